@@ -2,7 +2,6 @@
  * helper_common.c - temporary directories, files and shell commands for
  * the tests.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
