@@ -44,6 +44,12 @@ struct state_key {
 	int64_t neg_ttl;	/* min(SOA TTL, SOA minimum) at publication */
 	int64_t grace;
 
+	/*
+	 * The key may not sign before this time (the scheduled switch; "now"
+	 * for a forced rotation).  Stored so a resumed rotation keeps its plan.
+	 */
+	int64_t activate_after;
+
 	char key_path[4096];	/* the private key file */
 	char record[2048];	/* the DKIM TXT record, strings joined */
 
@@ -89,8 +95,12 @@ int state_key_transition(struct state *st, int64_t id, enum key_state from,
 int state_key_set_retry(struct state *st, int64_t id, int attempts, int64_t next_try,
 			const char *error, struct dkr_error *e);
 
-/* Update fields that are filled in after creation (zone, neg_ttl, record). */
+/* Update fields that are filled in after creation (zone, neg_ttl). */
 int state_key_update_dns(struct state *st, int64_t id, const char *zone, int64_t neg_ttl,
+			 struct dkr_error *e);
+
+/* Store the DKIM record once the key file exists (it is empty at insert). */
+int state_key_set_record(struct state *st, int64_t id, const char *record,
 			 struct dkr_error *e);
 
 int state_key_get(struct state *st, int64_t id, struct state_key *out, struct dkr_error *e);
