@@ -116,4 +116,107 @@ struct mta_ops {
 
 const struct mta_ops *mta_ops_find(enum conf_mta_type type);
 
+/* ------------------------------------------------------------- planning */
+
+enum action_kind {
+	ACT_CREATE,	/* choose a selector and store the new key: -> created */
+	ACT_PUBLISH,	/* write the key file, send the record: created -> published */
+	ACT_CONFIRM,	/* every nameserver serves it: published -> visible */
+	ACT_ACTIVATE,	/* the MTA signs with it: visible -> active */
+	ACT_RETIRE,	/* a newer key signs: active -> retired */
+	ACT_WITHDRAW,	/* delete the record, see it gone: retired -> withdrawn */
+	ACT_DESTROY,	/* remove the private key file: withdrawn -> destroyed */
+	ACT_COUNT
+};
+
+const char *action_name(enum action_kind kind);
+
+struct plan_action {
+	enum action_kind kind;
+	int64_t due;			/* when it may run (<= now: runs now) */
+	const struct conf_domain *domain;
+	char selector[STATE_SELECTOR_MAX];	/* for ACT_CREATE: the one it would get */
+	int64_t key_id;			/* 0 for ACT_CREATE */
+	int64_t activate_after;		/* ACT_CREATE: when the new key may sign */
+	char reason[256];
+};
+
+struct plan {
+	struct plan_action *v;
+	size_t n, cap;
+};
+
+/*
+ * The planner: a pure function of (configuration, stored keys, now).  For
+ * one domain and its keys (as state_keys_list gives them) it appends the
+ * next action of every live key, and the creation of the next key when one
+ * is due or will be.  `force` asks for a rotation now.  Nothing is changed.
+ */
+void plan_domain(const struct conf_domain *d, const struct state_key *keys, size_t n,
+		 int64_t now, bool force, struct plan *out);
+
+/*
+ * How far ahead of its switch time a key is created: long enough to be
+ * published, seen by every nameserver, and outlast negative caching.
+ */
+int64_t plan_lead_time(const struct conf_policy *p, int64_t neg_ttl);
+
+/* The selector a key created at `t` gets: the pattern, made unique. */
+int plan_selector_pick(const struct conf_domain *d, const struct state_key *keys, size_t n,
+		       int64_t t, char *out, size_t len, struct dkr_error *e);
+
+void plan_sort(struct plan *p);	/* by due time, then domain */
+void plan_free(struct plan *p);
+
+/*
+ * The dry run behind `plan --at`: apply the plan to a copy of the keys,
+ * assuming every step succeeds at once, until `until`.  Returns every
+ * action with its expected time.
+ */
+void plan_simulate(const struct conf_domain *d, const struct state_key *keys, size_t n,
+		   int64_t now, int64_t until, bool force, struct plan *out);
+
+/* ------------------------------------------------------------ executing */
+
+struct provider;
+
+/* What the executor needs, open for the whole run. */
+struct engine {
+	struct conf *conf;
+	struct state *st;
+	int64_t poll_interval;		/* between nameserver checks, seconds */
+	int dns_timeout_ms;		/* per nameserver query */
+	int dns_retries;
+	bool stop;			/* set by SIGTERM: finish the step, then stop */
+	unsigned long abort_after;	/* tests: abort() after this many outside actions */
+	unsigned long outside_actions;
+	struct provider **providers;	/* one per conf->dns entry, opened lazily */
+};
+
+int engine_init(struct engine *en, struct conf *conf, struct state *st, struct dkr_error *e);
+void engine_fini(struct engine *en);
+
+/*
+ * Run every action of `domains` (NULL: all) that is due at clock_now(),
+ * with `force` for a rotation now.  Failures are stored with the key and
+ * retried later; one domain's failure never stops the others.  *next gets
+ * the time the earliest remaining action is due (0: none).
+ */
+int engine_run_due(struct engine *en, struct conf_domain **domains, size_t n_domains,
+		   bool force, int64_t *next, struct dkr_error *e);
+
+/* Make stored state and the world agree after a crash (MTA link, DNS). */
+int engine_reconcile(struct engine *en, struct conf_domain **domains, size_t n_domains,
+		     struct dkr_error *e);
+
+/* ------------------------------------------------------------- commands */
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_TIMEOUT = 3 };
+
+int cmd_plan(int argc, char **argv, const char *conf_path);
+int cmd_status(int argc, char **argv, const char *conf_path);
+int cmd_rotate(int argc, char **argv, const char *conf_path);
+int cmd_daemon(int argc, char **argv, const char *conf_path);
+int cmd_check(int argc, char **argv, const char *conf_path);
+
 #endif
