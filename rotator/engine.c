@@ -1,0 +1,765 @@
+/*
+ * engine.c - the executor: runs the planner's due actions against the
+ * world.  Each state change is stored before the outside action that
+ * follows it, and every action can run again after a crash with the same
+ * result, so a restart only has to plan again and carry on.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../dnsupdate/dnsupdate.h"
+#include "../providers/providers.h"
+#include "rotator.h"
+
+#define RETRY_BASE 10		/* seconds before the first retry of a failed step */
+#define RETRY_CAP 3600		/* never wait longer than this between retries */
+#define MAX_ROUNDS 16		/* plan-execute rounds in one run */
+
+/* The nameservers of one domain, resolved once per run. */
+struct ns_set {
+	struct dnsu_ns *ns;
+	size_t n;
+	bool done;
+	struct dkr_error err;	/* why they could not be found */
+};
+
+/* One due action with what the run learned about it. */
+struct job {
+	struct plan_action act;
+	struct state_key key;
+	struct dnsu_query q;
+	bool in_check;
+};
+
+int engine_init(struct engine *en, struct conf *conf, struct state *st, struct dkr_error *e)
+{
+	(void)e;
+	memset(en, 0, sizeof(*en));
+	en->conf = conf;
+	en->st = st;
+	en->poll_interval = 10;
+	en->dns_timeout_ms = 2000;
+	en->dns_retries = 2;
+
+	const char *abort_env = getenv("DKIMROT_ABORT_AFTER");
+
+	if (abort_env != NULL)
+		en->abort_after = strtoul(abort_env, NULL, 10);
+	en->providers = xcalloc(conf->n_dns + 1, sizeof(*en->providers));
+	return DKR_OK;
+}
+
+void engine_fini(struct engine *en)
+{
+	if (en->providers != NULL)
+		for (size_t i = 0; i < en->conf->n_dns; i++)
+			if (en->providers[i] != NULL)
+				provider_close(en->providers[i]);
+	free(en->providers);
+	en->providers = NULL;
+}
+
+/*
+ * Count an outside action that has just happened.  Tests set abort_after
+ * to crash the process right after the Nth one, the worst moment there is:
+ * the world has changed and the next state is not stored yet.
+ */
+static void outside_done(struct engine *en, const char *what)
+{
+	en->outside_actions++;
+	log_msg(LOG_LVL_DEBUG, "outside action %lu: %s", en->outside_actions, what);
+	if (en->abort_after != 0 && en->outside_actions >= en->abort_after) {
+		log_msg(LOG_LVL_ERR, "injected crash after outside action %lu (%s)",
+			en->outside_actions, what);
+		abort();
+	}
+}
+
+static int provider_for(struct engine *en, const struct conf_domain *d, struct provider **p,
+			struct dkr_error *e)
+{
+	size_t i = (size_t)(d->dns - en->conf->dns);
+	int rc;
+
+	if (en->providers[i] == NULL) {
+		rc = provider_open(d->dns, &en->providers[i], e);
+		if (rc != DKR_OK)
+			return dkr_wrap(e, "DNS backend \"%s\"", d->dns->name);
+	}
+	*p = en->providers[i];
+	return DKR_OK;
+}
+
+/* The first nameserver in /etc/resolv.conf, for backends without a server. */
+static int system_resolver(struct conf_server *out, struct dkr_error *e)
+{
+	char *text = NULL;
+	int rc;
+
+	rc = file_read_all("/etc/resolv.conf", 64 * 1024, &text, NULL, e);
+	if (rc != DKR_OK)
+		return rc;
+
+	rc = dkr_fail(e, DKR_ENOTFOUND, "no nameserver in /etc/resolv.conf");
+	for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		char addr[DKR_NAME_MAX + 1];
+
+		if (sscanf(line, " nameserver %253s", addr) == 1) {
+			out->port = 53;
+			rc = str_copy(out->host, sizeof(out->host), addr) ? DKR_OK : rc;
+			break;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+/* Whom to ask about the zone: its own nameserver, the primary, or the system. */
+static int query_server(const struct conf_domain *d, struct conf_server *out,
+			struct dkr_error *e)
+{
+	if (d->n_nameservers > 0) {
+		*out = d->nameservers[0];
+		return DKR_OK;
+	}
+	if (d->dns->type == DNS_RFC2136) {
+		*out = d->dns->server;
+		return DKR_OK;
+	}
+	return system_resolver(out, e);
+}
+
+static int domain_nameservers(struct engine *en, struct ns_set *sets,
+			      const struct conf_domain *d, const char *zone, struct ns_set **out)
+{
+	struct ns_set *s = &sets[d - en->conf->domains];
+	struct conf_server q;
+
+	*out = s;
+	if (s->done)
+		return s->err.code;
+	s->done = true;
+
+	if (d->n_nameservers > 0)
+		return dnsu_servers_resolve(d->nameservers, d->n_nameservers, &s->ns, &s->n,
+					    &s->err);
+	if (query_server(d, &q, &s->err) != DKR_OK)
+		return s->err.code;
+	return dnsu_zone_nameservers(&q, zone, &s->ns, &s->n, &s->err);
+}
+
+static void key_name(const struct state_key *k, char *out, size_t len)
+{
+	snprintf(out, len, "%s._domainkey.%s", k->selector, k->domain);
+}
+
+/* A step failed: store why, and when to try again (capped backoff). */
+static void step_failed(struct engine *en, const struct state_key *k,
+			const struct dkr_error *err)
+{
+	int attempts = k->attempts + 1;
+	int64_t wait = RETRY_BASE;
+	struct dkr_error e2 = { 0 };
+
+	for (int i = 1; i < attempts && wait < RETRY_CAP; i++)
+		wait *= 2;
+	if (wait > RETRY_CAP)
+		wait = RETRY_CAP;
+
+	log_key(dkr_err_retryable(err->code) ? LOG_LVL_WARNING : LOG_LVL_ERR, k->domain,
+		k->selector, "%s (attempt %d; retrying in %" PRId64 "s)", err->msg, attempts,
+		wait);
+	if (state_key_set_retry(en->st, k->id, attempts, clock_now() + wait, err->msg, &e2) !=
+	    DKR_OK)
+		log_key(LOG_LVL_ERR, k->domain, k->selector, "%s", e2.msg);
+}
+
+/* Not a failure: the step waits for the world (nameservers, a clock). */
+static void step_wait(struct engine *en, const struct state_key *k, int64_t until,
+		      const char *why)
+{
+	struct dkr_error e2 = { 0 };
+
+	if (state_key_set_retry(en->st, k->id, k->attempts, until, why, &e2) != DKR_OK)
+		log_key(LOG_LVL_ERR, k->domain, k->selector, "%s", e2.msg);
+}
+
+static int transition(struct engine *en, const struct state_key *k, enum key_state to,
+		      const char *reason, struct dkr_error *e)
+{
+	int rc = state_key_transition(en->st, k->id, k->state, to, clock_now(), reason, e);
+
+	if (rc == DKR_OK)
+		log_key(LOG_LVL_INFO, k->domain, k->selector, "%s -> %s: %s",
+			key_state_name(k->state), key_state_name(to), reason);
+	return rc;
+}
+
+static int step_create(struct engine *en, const struct plan_action *a, struct dkr_error *e)
+{
+	const struct conf_domain *d = a->domain;
+	const struct mta_ops *mta = mta_ops_find(d->mta->type);
+	struct state_key k;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.domain, sizeof(k.domain), "%s", d->domain);
+	snprintf(k.selector, sizeof(k.selector), "%s", a->selector);
+	k.algorithm = d->policy.algorithm;
+	k.state = KS_CREATED;
+	k.at[KS_CREATED] = clock_now();
+	k.ttl = d->policy.ttl;
+	k.grace = d->policy.grace;
+	k.activate_after = a->activate_after;
+
+	rc = mta->key_path(d->mta, d->domain, k.selector, k.key_path, sizeof(k.key_path), e);
+	if (rc != DKR_OK)
+		return rc;
+
+	/* Stored first: the key file written next is then never an orphan. */
+	rc = state_key_insert(en->st, &k, e);
+	if (rc != DKR_OK)
+		return rc;
+	log_key(LOG_LVL_INFO, d->domain, k.selector, "created (%s, %s): %s",
+		key_alg_name(k.algorithm), k.key_path, a->reason);
+	return DKR_OK;
+}
+
+/* The key file and its record, made now or found from before a crash. */
+static int ensure_key_file(struct engine *en, const struct conf_domain *d,
+			   struct state_key *k, struct dkr_error *e)
+{
+	const struct mta_ops *mta = mta_ops_find(d->mta->type);
+	int rc;
+
+	if (k->record[0] != '\0' && access(k->key_path, F_OK) == 0)
+		return DKR_OK;
+
+	if (access(k->key_path, F_OK) == 0) {
+		rc = keygen_record_from_file(k->key_path, k->algorithm, k->record,
+					     sizeof(k->record), e);
+	} else {
+		if (k->record[0] != '\0')
+			return dkr_fail(e, DKR_EIO,
+					"key file %s has vanished before its record was "
+					"published; remove this key from the state database",
+					k->key_path);
+		rc = mta->key_dir_prepare(d->mta, d->domain, e);
+		if (rc == DKR_OK)
+			rc = keygen_generate(k->algorithm, k->key_path, d->mta->gid, k->record,
+					     sizeof(k->record), e);
+		if (rc == DKR_OK)
+			outside_done(en, "key file written");
+	}
+	if (rc != DKR_OK)
+		return rc;
+	return state_key_set_record(en->st, k->id, k->record, e);
+}
+
+static int step_publish(struct engine *en, const struct conf_domain *d, struct state_key *k,
+			struct dkr_error *e)
+{
+	struct provider *p;
+	struct provider_rr rr;
+	char name[DKR_NAME_MAX + 1];
+	char zone[DKR_NAME_MAX + 1];
+	struct conf_server q;
+	int64_t neg_ttl = k->neg_ttl;
+	int rc;
+
+	rc = ensure_key_file(en, d, k, e);
+	if (rc != DKR_OK)
+		return rc;
+
+	rc = provider_for(en, d, &p, e);
+	if (rc != DKR_OK)
+		return rc;
+
+	key_name(k, name, sizeof(name));
+	if (d->zone[0] != '\0')
+		snprintf(zone, sizeof(zone), "%s", d->zone);
+	else if ((rc = p->ops->find_zone(p, name, zone, sizeof(zone), e)) != DKR_OK)
+		return dkr_wrap(e, "finding the zone of %s", name);
+
+	/* The negative-cache time is the zone's now, stored with the key. */
+	rc = query_server(d, &q, e);
+	if (rc == DKR_OK)
+		rc = dnsu_negative_ttl(&q, zone, &neg_ttl, e);
+	if (rc != DKR_OK)
+		return dkr_wrap(e, "reading the SOA of zone %s", zone);
+	rc = state_key_update_dns(en->st, k->id, zone, neg_ttl, e);
+	if (rc != DKR_OK)
+		return rc;
+
+	rr.zone = zone;
+	rr.name = name;
+	rr.ttl = k->ttl;
+	rr.record = k->record;
+	rc = p->ops->publish(p, &rr, e);
+	if (rc != DKR_OK)
+		return dkr_wrap(e, "publishing %s through \"%s\"", name, d->dns->name);
+	outside_done(en, "record published");
+
+	return transition(en, k, KS_PUBLISHED, "the DNS update was accepted", e);
+}
+
+/* Make the MTA sign with `k`; the state already says it is active. */
+static int mta_switch(struct engine *en, const struct conf_domain *d,
+		      const struct state_key *k, struct dkr_error *e)
+{
+	const struct mta_ops *mta = mta_ops_find(d->mta->type);
+	int rc = mta->activate(d->mta, d->domain, k->selector, k->key_path, e);
+
+	if (rc != DKR_OK)
+		return dkr_wrap(e, "switching %s to %s", d->mta->name, k->selector);
+	outside_done(en, "MTA switched");
+	log_key(LOG_LVL_NOTICE, d->domain, k->selector, "now signs mail through %s",
+		d->mta->name);
+	return DKR_OK;
+}
+
+static int retire_others(struct engine *en, const struct conf_domain *d,
+			 const struct state_key *signer, struct dkr_error *e)
+{
+	struct state_key *keys = NULL;
+	size_t n = 0;
+	char why[256];
+	int rc;
+
+	rc = state_keys_list(en->st, d->domain, &keys, &n, e);
+	for (size_t i = 0; rc == DKR_OK && i < n; i++) {
+		if (keys[i].state != KS_ACTIVE || keys[i].id == signer->id)
+			continue;
+		snprintf(why, sizeof(why), "%s signs now; stays published for grace + ttl",
+			 signer->selector);
+		rc = transition(en, &keys[i], KS_RETIRED, why, e);
+	}
+	free(keys);
+	return rc;
+}
+
+static int step_activate(struct engine *en, const struct conf_domain *d, struct state_key *k,
+			 struct dkr_error *e)
+{
+	int rc = transition(en, k, KS_ACTIVE,
+			    "every nameserver serves it and negative caching has expired", e);
+
+	if (rc != DKR_OK)
+		return rc;
+	k->state = KS_ACTIVE;
+
+	rc = mta_switch(en, d, k, e);
+	if (rc != DKR_OK)
+		return rc;
+	return retire_others(en, d, k, e);
+}
+
+/* An active key that is not the signer: make sure the MTA moved, then retire. */
+static int step_retire(struct engine *en, const struct conf_domain *d, struct state_key *k,
+		       struct dkr_error *e)
+{
+	const struct mta_ops *mta = mta_ops_find(d->mta->type);
+	struct state_key *keys = NULL;
+	const struct state_key *signer = NULL;
+	char current[STATE_SELECTOR_MAX] = "";
+	size_t n = 0;
+	int rc;
+
+	rc = state_keys_list(en->st, d->domain, &keys, &n, e);
+	if (rc != DKR_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].state == KS_ACTIVE && keys[i].id != k->id &&
+		    (signer == NULL || keys[i].at[KS_ACTIVE] > signer->at[KS_ACTIVE]))
+			signer = &keys[i];
+
+	if (signer == NULL) {
+		rc = dkr_fail(e, DKR_EINVAL, "no newer active key to hand over to");
+		goto out;
+	}
+
+	rc = mta->current(d->mta, d->domain, current, sizeof(current), e);
+	if (rc == DKR_OK && strcmp(current, signer->selector) != 0)
+		rc = mta_switch(en, d, signer, e);
+	if (rc == DKR_OK)
+		rc = retire_others(en, d, signer, e);
+
+out:
+	free(keys);
+	return rc;
+}
+
+static int step_destroy(struct engine *en, struct state_key *k, struct dkr_error *e)
+{
+	char dir[4096];
+	char *slash;
+
+	if (unlink(k->key_path) != 0 && errno != ENOENT)
+		return dkr_fail(e, DKR_EIO, "cannot remove key file %s: %s", k->key_path,
+				strerror(errno));
+
+	snprintf(dir, sizeof(dir), "%s", k->key_path);
+	slash = strrchr(dir, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		if (dir_fsync(dir, e) != DKR_OK)
+			return e->code;
+	}
+	outside_done(en, "key file removed");
+	return transition(en, k, KS_DESTROYED, "private key file removed", e);
+}
+
+static int step_withdraw_send(struct engine *en, const struct conf_domain *d,
+			      struct state_key *k, struct dkr_error *e)
+{
+	struct provider *p;
+	struct provider_rr rr;
+	char name[DKR_NAME_MAX + 1];
+	int rc;
+
+	rc = provider_for(en, d, &p, e);
+	if (rc != DKR_OK)
+		return rc;
+
+	key_name(k, name, sizeof(name));
+	rr.zone = k->zone;
+	rr.name = name;
+	rr.ttl = k->ttl;
+	rr.record = k->record;
+	rc = p->ops->withdraw(p, &rr, e);
+	if (rc != DKR_OK)
+		return dkr_wrap(e, "withdrawing %s through \"%s\"", name, d->dns->name);
+	outside_done(en, "record withdrawn");
+	return DKR_OK;
+}
+
+/* Store each server's answer, for `status`. */
+static void store_answers(struct engine *en, const struct job *j, const struct ns_set *s)
+{
+	struct dkr_error e2 = { 0 };
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct state_ns_answer a;
+
+		memset(&a, 0, sizeof(a));
+		a.key_id = j->key.id;
+		snprintf(a.server, sizeof(a.server), "%s", s->ns[i].label);
+		a.at = clock_now();
+		a.ok = j->q.answers[i].ok;
+		snprintf(a.detail, sizeof(a.detail), "%s", j->q.answers[i].detail);
+		if (state_ns_answer_put(en->st, &a, &e2) != DKR_OK)
+			log_key(LOG_LVL_WARNING, j->key.domain, j->key.selector, "%s", e2.msg);
+	}
+}
+
+/* The servers that do not answer what we want, for a log line. */
+static void laggards(const struct job *j, const struct ns_set *s, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < s->n && used < len; i++) {
+		int w;
+
+		if (j->q.answers[i].ok)
+			continue;
+		w = snprintf(out + used, len - used, "%s%s: %s", used > 0 ? "; " : "",
+			     s->ns[i].label, j->q.answers[i].detail);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+/* After the check: move the key on, or say whom it waits for. */
+static void finish_checked(struct engine *en, struct job *j, const struct ns_set *s)
+{
+	const struct conf_domain *d = j->act.domain;
+	struct state_key *k = &j->key;
+	struct dkr_error e = { 0 };
+	char lag[768];
+	char why[1024];
+	int rc = DKR_OK;
+
+	store_answers(en, j, s);
+
+	if (!j->q.all_ok) {
+		int64_t since = k->state == KS_RETIRED ? k->at[KS_RETIRED] + k->grace + k->ttl
+						       : k->at[k->state];
+		bool late = clock_now() > since + d->policy.propagation_timeout;
+
+		laggards(j, s, lag, sizeof(lag));
+		snprintf(why, sizeof(why), "waiting for %s", lag);
+		log_key(late ? LOG_LVL_NOTICE : LOG_LVL_INFO, k->domain, k->selector,
+			"%s%s", why, late ? " (longer than propagation_timeout: check that "
+			"server's zone transfers)" : "");
+		step_wait(en, k, clock_now() + en->poll_interval, why);
+		return;
+	}
+
+	switch (j->act.kind) {
+	case ACT_CONFIRM:
+		rc = transition(en, k, KS_VISIBLE, "every nameserver serves exactly this record",
+				&e);
+		break;
+	case ACT_ACTIVATE:
+		rc = step_activate(en, d, k, &e);
+		break;
+	case ACT_WITHDRAW:
+		rc = transition(en, k, KS_WITHDRAWN, "record gone from every nameserver", &e);
+		break;
+	default:
+		break;
+	}
+	if (rc != DKR_OK)
+		step_failed(en, k, &e);
+}
+
+/* Ask every nameserver about every checking job of this round at once. */
+static void run_checks(struct engine *en, struct job *jobs, size_t n_jobs,
+		       struct ns_set *sets)
+{
+	/* Jobs that share a nameserver set go out in one batch. */
+	for (size_t i = 0; i < n_jobs; i++) {
+		struct ns_set *s = &sets[jobs[i].act.domain - en->conf->domains];
+		struct dnsu_query *qs;
+		struct job **members;
+		size_t m = 0;
+		struct dkr_error e = { 0 };
+
+		if (!jobs[i].in_check || jobs[i].q.answers != NULL || s->n == 0)
+			continue;
+
+		qs = xcalloc(n_jobs, sizeof(*qs));
+		members = xcalloc(n_jobs, sizeof(*members));
+		for (size_t j = i; j < n_jobs; j++) {
+			struct ns_set *sj = &sets[jobs[j].act.domain - en->conf->domains];
+
+			if (!jobs[j].in_check || jobs[j].q.answers != NULL || sj != s)
+				continue;
+			members[m] = &jobs[j];
+			qs[m] = jobs[j].q;
+			m++;
+		}
+
+		if (dnsu_check(s->ns, s->n, qs, m, en->dns_timeout_ms, en->dns_retries, &e) !=
+		    DKR_OK) {
+			for (size_t j = 0; j < m; j++)
+				step_failed(en, &members[j]->key, &e);
+			dnsu_query_free(qs, m);
+			for (size_t j = 0; j < m; j++)
+				members[j]->in_check = false;
+		} else {
+			for (size_t j = 0; j < m; j++) {
+				members[j]->q = qs[j];
+				finish_checked(en, members[j], s);
+			}
+			dnsu_query_free(qs, m);
+			for (size_t j = 0; j < m; j++) {
+				members[j]->q.answers = NULL;
+				members[j]->in_check = false;
+			}
+		}
+		free(qs);
+		free(members);
+	}
+}
+
+/* Start one job: run it, or prepare its nameserver check for the batch. */
+static void run_job(struct engine *en, struct job *j, struct ns_set *sets, char *name,
+		    size_t name_len)
+{
+	const struct conf_domain *d = j->act.domain;
+	struct ns_set *s;
+	struct dkr_error e = { 0 };
+	int rc = DKR_OK;
+
+	switch (j->act.kind) {
+	case ACT_CREATE:
+		rc = step_create(en, &j->act, &e);
+		if (rc != DKR_OK)
+			log_key(LOG_LVL_ERR, d->domain, j->act.selector,
+				"cannot create the next key: %s", e.msg);
+		return;
+	case ACT_PUBLISH:
+		rc = step_publish(en, d, &j->key, &e);
+		break;
+	case ACT_RETIRE:
+		rc = step_retire(en, d, &j->key, &e);
+		break;
+	case ACT_DESTROY:
+		rc = step_destroy(en, &j->key, &e);
+		break;
+	case ACT_WITHDRAW:
+		rc = step_withdraw_send(en, d, &j->key, &e);
+		if (rc != DKR_OK)
+			break;
+		/* Sent: now the same check as the others, that it is gone. */
+		/* FALLTHROUGH */
+	case ACT_CONFIRM:
+	case ACT_ACTIVATE:
+		rc = domain_nameservers(en, sets, d, j->key.zone, &s);
+		if (rc != DKR_OK) {
+			e = s->err;
+			dkr_wrap(&e, "finding the nameservers of %s", d->domain);
+			break;
+		}
+		if (s->n == 0) {
+			rc = dkr_fail(&e, DKR_EDNS, "zone %s has no nameserver address",
+				      j->key.zone);
+			break;
+		}
+		key_name(&j->key, name, name_len);
+		j->q.name = name;
+		j->q.record = j->key.record;
+		j->q.want = j->act.kind == ACT_WITHDRAW ? DNSU_WANT_GONE : DNSU_WANT_RECORD;
+		j->in_check = true;
+		return;
+	default:
+		return;
+	}
+
+	if (rc != DKR_OK)
+		step_failed(en, &j->key, &e);
+}
+
+static int key_cmp_domain(const void *a, const void *b)
+{
+	return strcmp(((const struct state_key *)a)->domain,
+		      ((const struct state_key *)b)->domain);
+}
+
+static const struct state_key *keys_of(const struct state_key *keys, size_t n,
+				       const char *domain, size_t *count)
+{
+	struct state_key probe;
+	const struct state_key *hit, *first, *last;
+
+	*count = 0;
+	snprintf(probe.domain, sizeof(probe.domain), "%s", domain);
+	hit = bsearch(&probe, keys, n, sizeof(*keys), key_cmp_domain);
+	if (hit == NULL)
+		return NULL;
+	first = hit;
+	while (first > keys && strcmp(first[-1].domain, domain) == 0)
+		first--;
+	last = hit;
+	while (last + 1 < keys + n && strcmp(last[1].domain, domain) == 0)
+		last++;
+	*count = (size_t)(last - first) + 1;
+	return first;
+}
+
+/* One round: plan every domain, run what is due.  Returns how many ran. */
+static size_t run_round(struct engine *en, struct conf_domain **domains, size_t n_domains,
+			bool force, int64_t *next, struct dkr_error *e)
+{
+	struct state_key *keys = NULL;
+	size_t n_keys = 0, n_jobs = 0;
+	struct plan p = { 0 };
+	struct job *jobs = NULL;
+	struct ns_set *sets = NULL;
+	char (*names)[DKR_NAME_MAX + 1] = NULL;
+	int64_t now = clock_now();
+
+	*next = 0;
+	if (state_keys_list(en->st, NULL, &keys, &n_keys, e) != DKR_OK)
+		return 0;
+	qsort(keys, n_keys, sizeof(*keys), key_cmp_domain);
+
+	for (size_t i = 0; i < n_domains; i++) {
+		size_t cnt;
+		const struct state_key *ks = keys_of(keys, n_keys, domains[i]->domain, &cnt);
+
+		plan_domain(domains[i], ks, cnt, now, force, &p);
+	}
+
+	jobs = xcalloc(p.n + 1, sizeof(*jobs));
+	for (size_t i = 0; i < p.n; i++) {
+		if (p.v[i].due > now) {
+			if (*next == 0 || p.v[i].due < *next)
+				*next = p.v[i].due;
+			continue;
+		}
+		jobs[n_jobs].act = p.v[i];
+		for (size_t k = 0; k < n_keys && p.v[i].key_id != 0; k++)
+			if (keys[k].id == p.v[i].key_id)
+				jobs[n_jobs].key = keys[k];
+		n_jobs++;
+	}
+
+	sets = xcalloc(en->conf->n_domains + 1, sizeof(*sets));
+	names = xcalloc(n_jobs + 1, sizeof(*names));
+	for (size_t i = 0; i < n_jobs && !en->stop; i++)
+		run_job(en, &jobs[i], sets, names[i], sizeof(names[i]));
+	if (!en->stop)
+		run_checks(en, jobs, n_jobs, sets);
+
+	for (size_t i = 0; i < en->conf->n_domains; i++)
+		free(sets[i].ns);
+	free(sets);
+	free(names);
+	free(jobs);
+	plan_free(&p);
+	free(keys);
+	return n_jobs;
+}
+
+int engine_run_due(struct engine *en, struct conf_domain **domains, size_t n_domains,
+		   bool force, int64_t *next, struct dkr_error *e)
+{
+	struct dkr_error err = { 0 };
+
+	/*
+	 * A step often makes the next one due at once (created -> publish), so
+	 * plan again until nothing is due now; a waiting step sets its own
+	 * retry time, which ends the loop.
+	 */
+	for (int round = 0; round < MAX_ROUNDS && !en->stop; round++) {
+		size_t ran = run_round(en, domains, n_domains, force && round == 0, next, &err);
+
+		if (err.code != DKR_OK)
+			return dkr_fail(e, err.code, "%s", err.msg);
+		if (ran == 0)
+			break;
+		*next = clock_now();
+	}
+	return DKR_OK;
+}
+
+int engine_reconcile(struct engine *en, struct conf_domain **domains, size_t n_domains,
+		     struct dkr_error *e)
+{
+	for (size_t i = 0; i < n_domains; i++) {
+		const struct conf_domain *d = domains[i];
+		const struct mta_ops *mta = mta_ops_find(d->mta->type);
+		struct state_key *keys = NULL, *signer = NULL;
+		char current[STATE_SELECTOR_MAX] = "";
+		struct dkr_error err = { 0 };
+		size_t n = 0;
+
+		if (state_keys_list(en->st, d->domain, &keys, &n, e) != DKR_OK)
+			return e->code;
+		for (size_t k = 0; k < n; k++)
+			if (keys[k].state == KS_ACTIVE &&
+			    (signer == NULL || keys[k].at[KS_ACTIVE] > signer->at[KS_ACTIVE]))
+				signer = &keys[k];
+
+		/* A crash between storing "active" and the swap: finish the swap. */
+		if (signer != NULL &&
+		    mta->current(d->mta, d->domain, current, sizeof(current), &err) == DKR_OK &&
+		    strcmp(current, signer->selector) != 0) {
+			log_key(LOG_LVL_NOTICE, d->domain, signer->selector,
+				"the MTA signs with \"%s\", not the active key: switching it",
+				current);
+			if (mta_switch(en, d, signer, &err) != DKR_OK)
+				step_failed(en, signer, &err);
+		}
+		free(keys);
+	}
+	return DKR_OK;
+}
