@@ -72,6 +72,12 @@ struct provider {
 	unsigned long requests;	/* API requests or DNS messages sent, for reports */
 };
 
+/* The backends: providers/rfc2136.c, powerdns.c, cloudflare.c, exec.c. */
+extern const struct provider_ops provider_rfc2136_ops;
+extern const struct provider_ops provider_powerdns_ops;
+extern const struct provider_ops provider_cloudflare_ops;
+extern const struct provider_ops provider_exec_ops;
+
 /* The table for a configured type; never NULL for a valid conf_dns_type. */
 const struct provider_ops *provider_ops_find(enum conf_dns_type type);
 
