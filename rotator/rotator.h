@@ -116,6 +116,55 @@ struct mta_ops {
 
 const struct mta_ops *mta_ops_find(enum conf_mta_type type);
 
+/*
+ * zdkimfilter (Courier): keys_dir/<domain>.<selector>.private, and the
+ * link keys_dir/<domain> -> "<domain>.<selector>.private" (relative).
+ * zdkimfilter takes the selector from the link target's basename, minus a
+ * leading "<domain>." and a ".private" or ".pem" extension; it rereads the
+ * link for each message, so `reload` may stay empty.  A regular file at
+ * keys_dir/<domain> is an operator's own key and is never replaced.
+ */
+extern const struct mta_ops mta_zdkimfilter_ops;
+
+/*
+ * OpenDKIM: key_dir/<domain>/<selector>.private, one KeyTable line
+ * "<selector>._domainkey.<domain> <domain>:<selector>:<path>" and one
+ * SigningTable line "*@<domain> <selector>._domainkey.<domain>", so the
+ * SigningTable must be declared "refile:" in opendkim.conf.  Lines are
+ * dkimrot's only in exactly that shape (the key under key_dir); every other
+ * line, comment and blank line is kept byte for byte.
+ */
+extern const struct mta_ops mta_opendkim_ops;
+
+/* Shared by the adapters (mta.c). */
+
+#define MTA_RELOAD_TIMEOUT_MS 60000
+
+/* Is `domain` a hostname and `selector` (unless NULL) one label? */
+int mta_names_check(const char *domain, const char *selector, struct dkr_error *e);
+
+/* Create `dir` (one level) with mode 0750 and the MTA's group if missing. */
+int mta_dir_prepare(const struct conf_mta *m, const char *dir, struct dkr_error *e);
+
+/*
+ * Can the MTA's group search `dir` and every directory above it?  The
+ * message names the first directory that blocks it and its mode.
+ */
+int mta_dir_group_can_search(const struct conf_mta *m, const char *dir,
+			     struct dkr_error *e);
+
+/*
+ * Run `command` with /bin/sh -c, stdin from /dev/null, stdout and stderr
+ * captured.  A non-zero exit or a run longer than `timeout_ms` (the
+ * command's process group is then killed) is DKR_ETEMP, with the start of
+ * the output in the message.
+ */
+int mta_run_command(const char *what, const char *command, int timeout_ms,
+		    struct dkr_error *e);
+
+/* Run the MTA's reload command, if it has one. */
+int mta_reload(const struct conf_mta *m, struct dkr_error *e);
+
 /* ------------------------------------------------------------- planning */
 
 enum action_kind {
