@@ -48,8 +48,8 @@ static const char *const at_columns[KS_COUNT] = {
 
 /*
  * migrations[v] upgrades a database of version v to v + 1; a new database
- * runs them all.  Version 1 had no ns_answers table and no last_error
- * column.  Keys are never deleted (invariant 4: the row is what keeps a
+ * runs them all.  Version 1 had no ns_answers table and no last_error or
+ * activate_after column.  Keys are never deleted (invariant 4: the row is what keeps a
  * selector from being used twice), and a trigger makes that hold even
  * against a hand-made DELETE.
  */
@@ -92,6 +92,7 @@ static const char *const migrations[STATE_SCHEMA_VERSION] = {
 	"CREATE INDEX history_by_key ON history (key_id, id);",
 
 	"ALTER TABLE keys ADD COLUMN last_error TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE keys ADD COLUMN activate_after INTEGER NOT NULL DEFAULT 0;"
 	"CREATE TABLE ns_answers ("
 	" key_id INTEGER NOT NULL REFERENCES keys (id),"
 	" server TEXT NOT NULL,"
@@ -104,7 +105,8 @@ static const char *const migrations[STATE_SCHEMA_VERSION] = {
 #define KEY_COLUMNS \
 	"id, domain, selector, zone, algorithm, state, created_at, published_at," \
 	" visible_at, active_at, retired_at, withdrawn_at, destroyed_at, ttl," \
-	" neg_ttl, grace, key_path, record, attempts, next_try, last_error"
+	" neg_ttl, grace, key_path, record, attempts, next_try, last_error," \
+	" activate_after"
 
 /* Every statement the module runs, prepared once and kept. */
 enum stmt_id {
@@ -121,6 +123,7 @@ enum stmt_id {
 	SQL_HISTORY_LIST,
 	SQL_RETRY_SET,
 	SQL_DNS_SET,
+	SQL_RECORD_SET,
 	SQL_NS_PUT,
 	SQL_NS_LIST,
 	SQL_USER_VERSION,
@@ -131,8 +134,9 @@ enum stmt_id {
 static const char *const sql_text[SQL_MOVE_FIRST] = {
 	[SQL_KEY_INSERT] =
 		"INSERT INTO keys (domain, selector, zone, algorithm, state, created_at,"
-		" ttl, neg_ttl, grace, key_path, record, attempts, next_try, last_error)"
-		" VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+		" ttl, neg_ttl, grace, key_path, record, attempts, next_try, last_error,"
+		" activate_after) VALUES (?1, ?2, ?3, ?4, 'created', ?5, ?6, ?7, ?8, ?9,"
+		" ?10, ?11, ?12, ?13, ?14)",
 	[SQL_KEY_GET] = "SELECT " KEY_COLUMNS " FROM keys WHERE id = ?1",
 	[SQL_KEY_WHO] = "SELECT domain, selector, state FROM keys WHERE id = ?1",
 	[SQL_SELECTOR_USED] = "SELECT 1 FROM keys WHERE domain = ?1 AND selector = ?2",
@@ -155,6 +159,7 @@ static const char *const sql_text[SQL_MOVE_FIRST] = {
 	[SQL_RETRY_SET] =
 		"UPDATE keys SET attempts = ?2, next_try = ?3, last_error = ?4 WHERE id = ?1",
 	[SQL_DNS_SET] = "UPDATE keys SET zone = ?2, neg_ttl = ?3 WHERE id = ?1",
+	[SQL_RECORD_SET] = "UPDATE keys SET record = ?2 WHERE id = ?1",
 	[SQL_NS_PUT] =
 		"INSERT INTO ns_answers (key_id, server, at, ok, detail)"
 		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key_id, server) DO UPDATE"
@@ -347,6 +352,7 @@ static int row_to_key(struct state *st, sqlite3_stmt *s, struct state_key *k,
 	k->grace = sqlite3_column_int64(s, 15);
 	k->attempts = sqlite3_column_int(s, 18);
 	k->next_try = sqlite3_column_int64(s, 19);
+	k->activate_after = sqlite3_column_int64(s, 21);
 	return DKR_OK;
 }
 
@@ -652,6 +658,8 @@ static int writer_open(struct state *st, struct dkr_error *e)
 			       st->path, mode != NULL ? mode : "unknown");
 		goto out;
 	}
+	sqlite3_finalize(s);
+	s = NULL;
 
 	/*
 	 * Keep the -wal and -shm files after closing, so that a reader never
@@ -659,8 +667,11 @@ static int writer_open(struct state *st, struct dkr_error *e)
 	 */
 	sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 
+	/* The limit also empties the kept -wal file when the writer closes. */
 	if ((ret = sql_exec(st, "PRAGMA synchronous = FULL", "setting synchronous=FULL",
 			    e)) != DKR_OK ||
+	    (ret = sql_exec(st, "PRAGMA journal_size_limit = 4194304",
+			    "limiting the WAL size", e)) != DKR_OK ||
 	    (ret = sql_exec(st, "PRAGMA foreign_keys = ON", "enabling foreign keys",
 			    e)) != DKR_OK)
 		goto out;
@@ -809,8 +820,9 @@ static int key_check(struct state *st, const struct state_key *k, struct dkr_err
 	if (k->state != KS_CREATED)
 		return dkr_fail(e, DKR_EINVAL, "%s %s: a new key starts in state created, "
 				"not %s", k->domain, k->selector, key_state_name(k->state));
-	if (k->ttl < 0 || k->neg_ttl < 0 || k->grace < 0)
-		return dkr_fail(e, DKR_EINVAL, "%s %s: negative ttl, neg_ttl or grace",
+	if (k->ttl < 0 || k->neg_ttl < 0 || k->grace < 0 || k->activate_after < 0)
+		return dkr_fail(e, DKR_EINVAL, "%s %s: negative ttl, neg_ttl, grace or "
+				"activation time",
 				k->domain, k->selector);
 	if (strnlen(k->key_path, sizeof(k->key_path)) == sizeof(k->key_path) ||
 	    strnlen(k->record, sizeof(k->record)) == sizeof(k->record) ||
@@ -855,6 +867,8 @@ int state_key_insert(struct state *st, struct state_key *key, struct dkr_error *
 		rc = sqlite3_bind_int64(s, 12, key->next_try);
 	if (rc == SQLITE_OK)
 		rc = bind_text(s, 13, key->last_error);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 14, key->activate_after);
 	if (rc != SQLITE_OK) {
 		ret = db_fail(st, e, "binding a new key");
 		goto out;
@@ -1119,6 +1133,33 @@ int state_key_update_dns(struct state *st, int64_t id, const char *zone, int64_t
 		ret = key_update_step(st, s, id, "updating a key's zone", e);
 
 	stmt_put(st, SQL_DNS_SET, s);
+	return ret;
+}
+
+int state_key_set_record(struct state *st, int64_t id, const char *record,
+			 struct dkr_error *e)
+{
+	sqlite3_stmt *s = NULL;
+	size_t len = record != NULL ? strlen(record) : 0;
+	int ret, rc;
+
+	if (len == 0 || len >= sizeof(((struct state_key *)0)->record))
+		return dkr_fail(e, DKR_EINVAL, "state database %s: key %" PRId64 ": a DKIM "
+				"record of %zu bytes cannot be stored (1 to %zu)", st->path, id,
+				len, sizeof(((struct state_key *)0)->record) - 1);
+	if ((ret = need_writer(st, "store a key's record", e)) != DKR_OK ||
+	    (ret = stmt_get(st, SQL_RECORD_SET, &s, e)) != DKR_OK)
+		return ret;
+
+	rc = sqlite3_bind_int64(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 2, record);
+	if (rc != SQLITE_OK)
+		ret = db_fail(st, e, "binding a record");
+	else
+		ret = key_update_step(st, s, id, "storing a key's record", e);
+
+	stmt_put(st, SQL_RECORD_SET, s);
 	return ret;
 }
 
