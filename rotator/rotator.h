@@ -6,6 +6,7 @@
 #ifndef DKIMROT_ROTATOR_H
 #define DKIMROT_ROTATOR_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -236,7 +237,7 @@ struct engine {
 	int64_t poll_interval;		/* between nameserver checks, seconds */
 	int dns_timeout_ms;		/* per nameserver query */
 	int dns_retries;
-	bool stop;			/* set by SIGTERM: finish the step, then stop */
+	volatile sig_atomic_t stop;	/* set by SIGTERM: finish the step, then stop */
 	unsigned long abort_after;	/* tests: abort() after this many outside actions */
 	unsigned long outside_actions;
 	struct provider **providers;	/* one per conf->dns entry, opened lazily */

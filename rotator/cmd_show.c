@@ -1,0 +1,408 @@
+/*
+ * cmd_show.c - the read-only commands: `plan` (what would happen, to which
+ * key, and when) and `status` (every key and its next event).  Both open
+ * the state database read-only and change nothing.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dnsupdate/dnsupdate.h"
+#include "cmd.h"
+
+static json_t *json_time(int64_t t)
+{
+	char buf[32];
+
+	if (t == 0)
+		return json_null();
+	return json_string(time_format(t, buf, sizeof(buf)));
+}
+
+static void json_print(json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (text != NULL) {
+		puts(text);
+		free(text);
+	}
+	json_decref(doc);
+}
+
+struct show_ctx {
+	struct conf *conf;
+	struct state *st;
+	struct conf_domain **domains;
+	size_t n_domains;
+	struct state_key *keys;
+	size_t n_keys;
+};
+
+static int show_open(const char *conf_path, char **names, int n_names, struct show_ctx *c)
+{
+	struct dkr_error e = { 0 };
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = cmd_load_conf(conf_path, &c->conf);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = cmd_pick_domains(c->conf, names, n_names, &c->domains, &c->n_domains);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = cmd_open_state(c->conf, false, &c->st);
+	if (rc != EXIT_OK)
+		return rc;
+	if (state_keys_list(c->st, NULL, &c->keys, &c->n_keys, &e) != DKR_OK) {
+		fprintf(stderr, "dkimrot: %s\n", e.msg);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static void show_close(struct show_ctx *c)
+{
+	free(c->keys);
+	if (c->st != NULL)
+		state_close(c->st);
+	free(c->domains);
+	if (c->conf != NULL)
+		conf_free(c->conf);
+}
+
+/* ------------------------------------------------------------------ plan */
+
+static void plan_print_human(const struct plan *p, int64_t now)
+{
+	char due[32];
+
+	printf("%-20s  %-28s  %-16s  %-9s  %s\n", "WHEN", "DOMAIN", "SELECTOR", "ACTION",
+	       "WHY");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_action *a = &p->v[i];
+
+		if (a->due <= now)
+			snprintf(due, sizeof(due), "now");
+		else
+			time_format(a->due, due, sizeof(due));
+		printf("%-20s  %-28s  %-16s  %-9s  %s\n", due, a->domain->domain, a->selector,
+		       action_name(a->kind), a->reason);
+	}
+	if (p->n == 0)
+		printf("nothing to do\n");
+}
+
+static void plan_print_json(const struct plan *p, int64_t now, int64_t until)
+{
+	json_t *doc = json_object();
+	json_t *arr = json_array();
+
+	json_object_set_new(doc, "now", json_time(now));
+	json_object_set_new(doc, "until", until > 0 ? json_time(until) : json_null());
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_action *a = &p->v[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "due", json_time(a->due < now ? now : a->due));
+		json_object_set_new(o, "domain", json_string(a->domain->domain));
+		json_object_set_new(o, "selector", json_string(a->selector));
+		json_object_set_new(o, "action", json_string(action_name(a->kind)));
+		json_object_set_new(o, "key_id", a->key_id > 0 ? json_integer(a->key_id)
+							       : json_null());
+		json_object_set_new(o, "reason", json_string(a->reason));
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(doc, "actions", arr);
+	json_print(doc);
+}
+
+int cmd_plan(int argc, char **argv, const char *conf_path)
+{
+	static const struct option opts[] = {
+		{ "at", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct show_ctx c;
+	struct plan p = { 0 };
+	struct dkr_error e = { 0 };
+	int64_t now = clock_now(), until = 0;
+	bool json = false;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (opt == 'j') {
+			json = true;
+		} else if (opt == 'a') {
+			if (time_parse(optarg, now, &until, &e) != DKR_OK) {
+				fprintf(stderr, "dkimrot: plan --at: %s\n", e.msg);
+				return EXIT_USAGE;
+			}
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+
+	rc = show_open(conf_path, argv + optind, argc - optind, &c);
+	if (rc != EXIT_OK)
+		goto out;
+
+	/* Without --at: each key's next step.  With it: the whole story until then. */
+	for (size_t i = 0; i < c.n_domains; i++) {
+		size_t cnt;
+		const struct state_key *ks = cmd_keys_of(c.keys, c.n_keys, c.domains[i]->domain,
+							 &cnt);
+
+		if (until > 0)
+			plan_simulate(c.domains[i], ks, cnt, now, until, false, &p);
+		else
+			plan_domain(c.domains[i], ks, cnt, now, false, &p);
+	}
+	plan_sort(&p);
+
+	if (json)
+		plan_print_json(&p, now, until);
+	else
+		plan_print_human(&p, now);
+
+out:
+	plan_free(&p);
+	show_close(&c);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- status */
+
+/* The next planned event of one key, for its row. */
+static const struct plan_action *next_of(const struct plan *p, int64_t key_id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].key_id == key_id)
+			return &p->v[i];
+	return NULL;
+}
+
+struct live_check {
+	struct dnsu_ns *ns;
+	size_t n_ns;
+	struct dnsu_query q;
+	char name[DKR_NAME_MAX + 1];
+	char err[1024];
+};
+
+/* `status --dns`: ask every nameserver about this key now. */
+static void live_ask(const struct conf_domain *d, const struct state_key *k,
+		     struct live_check *lc)
+{
+	struct dkr_error e = { 0 };
+	int rc;
+
+	memset(lc, 0, sizeof(*lc));
+	if (k->state < KS_PUBLISHED || k->state == KS_DESTROYED || k->zone[0] == '\0')
+		return;
+
+	if (snprintf(lc->name, sizeof(lc->name), "%s._domainkey.%s", k->selector,
+		     k->domain) >= (int)sizeof(lc->name))
+		return;
+	if (d->n_nameservers > 0)
+		rc = dnsu_servers_resolve(d->nameservers, d->n_nameservers, &lc->ns, &lc->n_ns,
+					  &e);
+	else if (d->dns->type == DNS_RFC2136)
+		rc = dnsu_zone_nameservers(&d->dns->server, k->zone, &lc->ns, &lc->n_ns, &e);
+	else
+		rc = dkr_fail(&e, DKR_ENOTFOUND, "no nameservers configured for %s", d->domain);
+
+	lc->q.name = lc->name;
+	lc->q.record = k->record;
+	lc->q.want = k->state == KS_WITHDRAWN ? DNSU_WANT_GONE : DNSU_WANT_RECORD;
+	if (rc == DKR_OK)
+		rc = dnsu_check(lc->ns, lc->n_ns, &lc->q, 1, 2000, 2, &e);
+	if (rc != DKR_OK)
+		memcpy(lc->err, e.msg, sizeof(lc->err));
+}
+
+static void live_free(struct live_check *lc)
+{
+	if (lc->q.answers != NULL)
+		dnsu_query_free(&lc->q, 1);
+	free(lc->ns);
+}
+
+static json_t *key_json(const struct show_ctx *c, const struct state_key *k,
+			const struct plan *p, const struct live_check *lc)
+{
+	json_t *o = json_object(), *at = json_object(), *ns = json_array();
+	const struct plan_action *next = next_of(p, k->id);
+	struct state_ns_answer *ans = NULL;
+	size_t n_ans = 0;
+
+	json_object_set_new(o, "selector", json_string(k->selector));
+	json_object_set_new(o, "state", json_string(key_state_name(k->state)));
+	json_object_set_new(o, "algorithm", json_string(key_alg_name(k->algorithm)));
+	json_object_set_new(o, "zone", json_string(k->zone));
+	json_object_set_new(o, "key_file", json_string(k->key_path));
+	json_object_set_new(o, "ttl", json_integer(k->ttl));
+	json_object_set_new(o, "negative_ttl", json_integer(k->neg_ttl));
+	json_object_set_new(o, "grace", json_integer(k->grace));
+	for (int s = 0; s < KS_COUNT; s++)
+		json_object_set_new(at, key_state_name((enum key_state)s), json_time(k->at[s]));
+	json_object_set_new(o, "entered", at);
+	json_object_set_new(o, "last_error", k->last_error[0] != '\0'
+						     ? json_string(k->last_error) : json_null());
+	if (next != NULL) {
+		json_t *n = json_object();
+
+		json_object_set_new(n, "action", json_string(action_name(next->kind)));
+		json_object_set_new(n, "due", json_time(next->due));
+		json_object_set_new(n, "reason", json_string(next->reason));
+		json_object_set_new(o, "next", n);
+	} else {
+		json_object_set_new(o, "next", json_null());
+	}
+
+	if (lc != NULL && lc->q.answers != NULL) {
+		for (size_t i = 0; i < lc->n_ns; i++) {
+			json_t *a = json_object();
+
+			json_object_set_new(a, "server", json_string(lc->ns[i].label));
+			json_object_set_new(a, "ok", json_boolean(lc->q.answers[i].ok));
+			json_object_set_new(a, "detail", json_string(lc->q.answers[i].detail));
+			json_object_set_new(a, "at", json_time(clock_now()));
+			json_array_append_new(ns, a);
+		}
+	} else if (state_ns_answers_list(c->st, k->id, &ans, &n_ans, NULL) == DKR_OK) {
+		for (size_t i = 0; i < n_ans; i++) {
+			json_t *a = json_object();
+
+			json_object_set_new(a, "server", json_string(ans[i].server));
+			json_object_set_new(a, "ok", json_boolean(ans[i].ok));
+			json_object_set_new(a, "detail", json_string(ans[i].detail));
+			json_object_set_new(a, "at", json_time(ans[i].at));
+			json_array_append_new(ns, a);
+		}
+		free(ans);
+	}
+	json_object_set_new(o, "nameservers", ns);
+	if (lc != NULL && lc->err[0] != '\0')
+		json_object_set_new(o, "dns_error", json_string(lc->err));
+	return o;
+}
+
+static void key_row(const struct state_key *k, const struct plan *p,
+		    const struct live_check *lc, int64_t now)
+{
+	const struct plan_action *next = next_of(p, k->id);
+	char age[32], due[32], nextbuf[80];
+
+	duration_format(now - k->at[KS_CREATED], age, sizeof(age));
+	if (next == NULL)
+		snprintf(nextbuf, sizeof(nextbuf), "-");
+	else if (next->due <= now)
+		snprintf(nextbuf, sizeof(nextbuf), "%s now", action_name(next->kind));
+	else
+		snprintf(nextbuf, sizeof(nextbuf), "%s %s", action_name(next->kind),
+			 time_format(next->due, due, sizeof(due)));
+
+	printf("%-28s  %-16s  %-9s  %-8s  %-8s  %s\n", k->domain, k->selector,
+	       key_state_name(k->state), key_alg_name(k->algorithm), age, nextbuf);
+	if (k->last_error[0] != '\0')
+		printf("%-28s  %-16s  last: %s\n", "", "", k->last_error);
+	if (lc != NULL && lc->err[0] != '\0')
+		printf("%-28s  %-16s  dns: %s\n", "", "", lc->err);
+	for (size_t i = 0; lc != NULL && lc->q.answers != NULL && i < lc->n_ns; i++)
+		printf("%-28s  %-16s  %s %s: %s\n", "", "", lc->q.answers[i].ok ? "ok " : "BAD",
+		       lc->ns[i].label, lc->q.answers[i].detail);
+}
+
+int cmd_status(int argc, char **argv, const char *conf_path)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "dns", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct show_ctx c;
+	struct plan p = { 0 };
+	int64_t now = clock_now();
+	bool json = false, dns = false;
+	json_t *doc = NULL, *arr = NULL;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (opt == 'j')
+			json = true;
+		else if (opt == 'd')
+			dns = true;
+		else
+			return EXIT_USAGE;
+	}
+
+	rc = show_open(conf_path, argv + optind, argc - optind, &c);
+	if (rc != EXIT_OK)
+		goto out;
+
+	if (json) {
+		doc = json_object();
+		arr = json_array();
+		json_object_set_new(doc, "now", json_time(now));
+	} else {
+		printf("%-28s  %-16s  %-9s  %-8s  %-8s  %s\n", "DOMAIN", "SELECTOR", "STATE",
+		       "ALG", "AGE", "NEXT");
+	}
+
+	for (size_t i = 0; i < c.n_domains; i++) {
+		const struct conf_domain *d = c.domains[i];
+		size_t cnt;
+		const struct state_key *ks = cmd_keys_of(c.keys, c.n_keys, d->domain, &cnt);
+		const char *active = NULL;
+		json_t *dom = NULL, *karr = NULL;
+
+		plan_free(&p);
+		plan_domain(d, ks, cnt, now, false, &p);
+		for (size_t k = 0; k < cnt; k++)
+			if (ks[k].state == KS_ACTIVE)
+				active = ks[k].selector;
+
+		if (json) {
+			dom = json_object();
+			karr = json_array();
+			json_object_set_new(dom, "domain", json_string(d->domain));
+			json_object_set_new(dom, "active_selector",
+					    active != NULL ? json_string(active) : json_null());
+		} else if (cnt == 0) {
+			printf("%-28s  %-16s  %-9s  %-8s  %-8s  %s\n", d->domain, "-", "none",
+			       key_alg_name(d->policy.algorithm), "-",
+			       p.n > 0 ? "create now" : "-");
+		}
+
+		for (size_t k = 0; k < cnt; k++) {
+			struct live_check lc;
+
+			if (dns)
+				live_ask(d, &ks[k], &lc);
+			if (json)
+				json_array_append_new(karr, key_json(&c, &ks[k], &p,
+								     dns ? &lc : NULL));
+			else
+				key_row(&ks[k], &p, dns ? &lc : NULL, now);
+			if (dns)
+				live_free(&lc);
+		}
+		if (json) {
+			json_object_set_new(dom, "keys", karr);
+			json_array_append_new(arr, dom);
+		}
+	}
+	if (json) {
+		json_object_set_new(doc, "domains", arr);
+		json_print(doc);
+	}
+
+out:
+	plan_free(&p);
+	show_close(&c);
+	return rc;
+}
