@@ -191,7 +191,7 @@ static int tag_parse(const char *s, const char *end, struct dkim_record *out, bo
 	name = s;
 	if (!is_alpha(*s))
 		return dkr_fail(e, DKR_EINVAL, "DKIM record: a tag name must start with a letter "
-				"(found \"%.40s\")", name);
+				"(found \"%.*s\")", end - s < 40 ? (int)(end - s) : 40, s);
 	while (s < end && (is_alpha(*s) || is_digit(*s) || *s == '_'))
 		s++;
 	name_len = (size_t)(s - name);
