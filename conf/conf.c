@@ -318,7 +318,7 @@ static void conf_parse_failed(struct conf_ctx *cx, config_t *cf)
 	FILE *f;
 
 	if (config_error_type(cf) != CONFIG_ERR_FILE_IO) {
-		snprintf(msg, sizeof(msg), "syntax error: %s", config_error_text(cf));
+		snprintf(msg, sizeof(msg), "%s", config_error_text(cf));
 		diag_push(cx, file, config_error_line(cf), msg);
 		return;
 	}
