@@ -19,6 +19,7 @@
 #include "conf_priv.h"
 
 #define CONF_DEFAULT_STATE_DB "/var/lib/dkimrot/state.db"
+#define DURATION_MAX (100LL * 365 * 86400)
 
 static const char *const top_keys[] = {
 	"state_db", "policy", "dns", "mta", "domains", NULL
@@ -244,6 +245,12 @@ bool conf_value_duration(struct conf_ctx *cx, const config_setting_t *s, const c
 		conf_diag_add(cx, s, where,
 			      "%s must be a duration such as \"7d\" (units s, m, h, d, w) "
 			      "or a number of seconds", name);
+		return false;
+	}
+
+	/* The same bound duration_parse() keeps, so sums cannot overflow. */
+	if (v > DURATION_MAX) {
+		conf_diag_add(cx, s, where, "%s is longer than 100 years", name);
 		return false;
 	}
 	*out = v;

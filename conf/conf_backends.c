@@ -326,6 +326,24 @@ static void dns_timeout_read(struct conf_ctx *cx, const config_setting_t *g, con
 		d->timeout = v;
 }
 
+static void dns_type_read(struct conf_ctx *cx, const config_setting_t *g, const char *where,
+			  enum conf_dns_type type, struct conf_dns *d)
+{
+	d->type = type;
+	switch (type) {
+	case DNS_RFC2136:
+		rfc2136_read(cx, g, where, d);
+		break;
+	case DNS_POWERDNS:
+	case DNS_CLOUDFLARE:
+		http_read(cx, g, where, d);
+		break;
+	case DNS_EXEC:
+		conf_get_string(cx, g, "command", where, true, d->command, sizeof(d->command));
+		break;
+	}
+}
+
 static void dns_entry_read(struct conf_ctx *cx, const config_setting_t *g, size_t idx,
 			   struct conf *conf)
 {
@@ -345,25 +363,12 @@ static void dns_entry_read(struct conf_ctx *cx, const config_setting_t *g, size_
 	type = entry_type_read(cx, g, where, dns_type_names, 4);
 	dns_keys_check(cx, g, where, type);
 	dns_timeout_read(cx, g, where, d);
-	if (type < 0)
-		return;
-	d->type = (enum conf_dns_type)type;
-
-	switch (d->type) {
-	case DNS_RFC2136:
-		rfc2136_read(cx, g, where, d);
-		break;
-	case DNS_POWERDNS:
-	case DNS_CLOUDFLARE:
-		http_read(cx, g, where, d);
-		break;
-	case DNS_EXEC:
-		conf_get_string(cx, g, "command", where, true, d->command, sizeof(d->command));
-		break;
-	}
+	if (type >= 0)
+		dns_type_read(cx, g, where, (enum conf_dns_type)type, d);
 
 	/* Only a named entry can be referred to; keep it even when it has
-	 * errors, so domains naming it get no second, misleading message. */
+	 * errors (a bad type too), so domains naming it get no second,
+	 * misleading message. */
 	if (d->name[0] == '\0')
 		return;
 	for (size_t i = 0; i < conf->n_dns; i++) {
@@ -432,16 +437,13 @@ static void mta_entry_read(struct conf_ctx *cx, const config_setting_t *g, size_
 	m->line = (int)config_setting_source_line(g);
 
 	type = entry_type_read(cx, g, where, mta_type_names, 2);
-	if (type < 0) {
-		conf_keys_check(cx, g, where, mta_any_keys);
-		return;
-	}
-	m->type = (enum conf_mta_type)type;
-	conf_keys_check(cx, g, where, mta_type_keys[type]);
+	conf_keys_check(cx, g, where, type >= 0 ? mta_type_keys[type] : mta_any_keys);
+	if (type >= 0)
+		m->type = (enum conf_mta_type)type;
 
-	if (m->type == MTA_ZDKIMFILTER) {
+	if (type == MTA_ZDKIMFILTER) {
 		conf_get_path(cx, g, "keys_dir", where, true, m->keys_dir, sizeof(m->keys_dir));
-	} else {
+	} else if (type == MTA_OPENDKIM) {
 		conf_get_path(cx, g, "key_table", where, true, m->key_table,
 			      sizeof(m->key_table));
 		conf_get_path(cx, g, "signing_table", where, true, m->signing_table,

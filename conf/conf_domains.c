@@ -264,35 +264,55 @@ static int domain_idx_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Put a[i] = a[idx[i]] for every i, in place: each entry is large and
+ * there may be 100,000 of them, so no second array. */
+static void domains_permute(struct conf_domain *a, uint32_t *idx, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct conf_domain tmp;
+		size_t j = i;
+
+		if (idx[i] == i)
+			continue;
+		tmp = a[i];
+		while (idx[j] != i) {
+			size_t k = idx[j];
+
+			a[j] = a[k];
+			idx[j] = (uint32_t)j;
+			j = k;
+		}
+		a[j] = tmp;
+		idx[j] = (uint32_t)j;
+	}
+}
+
 /*
- * Sort by name (bsearch needs it) and report each name defined again,
- * at the later definition.  Sorting indices keeps the file order of
- * doubles, and moves each large entry once.
+ * Sort by name (bsearch needs it) and report each name defined again, at
+ * its later definition: ties sort in file order.
  */
 static void domains_sort(struct conf_ctx *cx, const config_setting_t **src, struct conf *conf)
 {
+	const struct conf_domain *a = conf->domains;
 	size_t n = conf->n_domains;
 	uint32_t *idx = xcalloc(n, sizeof(*idx));
-	struct conf_domain *sorted = xcalloc(n, sizeof(*sorted));
 
 	for (size_t i = 0; i < n; i++)
 		idx[i] = (uint32_t)i;
-	sort_base = conf->domains;
+	sort_base = a;
 	qsort(idx, n, sizeof(*idx), domain_idx_cmp);
 	sort_base = NULL;
 
-	for (size_t i = 0, first = 0; i < n; i++) {
-		sorted[i] = conf->domains[idx[i]];
-		if (i == 0 || strcmp(sorted[i].domain, sorted[first].domain) != 0) {
+	for (size_t i = 1, first = 0; i < n; i++) {
+		if (strcmp(a[idx[i]].domain, a[idx[first]].domain) != 0) {
 			first = i;
 			continue;
 		}
 		conf_diag_add(cx, src[idx[i]], "", "domain \"%s\" is defined twice (first at "
-			      "line %d)", sorted[i].domain, sorted[first].line);
+			      "line %d)", a[idx[i]].domain, a[idx[first]].line);
 	}
 
-	free(conf->domains);
-	conf->domains = sorted;
+	domains_permute(conf->domains, idx, n);
 	free(idx);
 }
 

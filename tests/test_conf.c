@@ -75,6 +75,7 @@ static void secrets_write(const char *dir)
 	free(test_write_file(dir, "pdns.key", "pdns-api-key\n", 0600));
 	free(test_write_file(dir, "cf.token", "cf-token-123\n", 0600));
 	free(test_write_file(dir, "bad.secret", "not base64!\n", 0600));
+	free(test_write_file(dir, "spaced.key", "two words\n", 0600));
 }
 
 /* ------------------------------------------------------------ a good file */
@@ -322,7 +323,8 @@ static const struct bad_row {
 	{ "dns = (\n  { name = \"a\"; type = \"exec\"; command = \"/bin/true\"; },\n"
 	  "  { name = \"a\"; type = \"exec\"; command = \"/bin/false\"; }\n);\n", 3,
 	  "dns \"a\": defined twice (first at line 2)" },
-	{ PRE "domains = (\n  { domain = \"example.com\"; dns = \"primary\"; mta = \"courier\"; },\n"
+	{ PRE "domains = (\n"
+	  "  { domain = \"example.com\"; dns = \"primary\"; mta = \"courier\"; },\n"
 	  "  { domain = \"EXAMPLE.com.\"; dns = \"primary\"; mta = \"courier\"; }\n);\n", 5,
 	  "domain \"example.com\" is defined twice (first at line 4)" },
 	{ PRE "domains = ( { domain = \"example.com\"; dns = \"secondary\";\n"
@@ -414,6 +416,19 @@ static const struct bad_row {
 	  "  ttl = 30; grace = \"1h\"; } );\n", 3,
 	  "domain \"example.com\": ttl 30 cannot be used with Cloudflare (dns \"cf\"): it "
 	  "accepts 60 to 86400 seconds" },
+	{ PRE "policy = { grace = 9223372036854775807L; };\n", 3,
+	  "policy: grace is longer than 100 years" },
+	{ "dns = ( { name = \"primary\"; type = \"rfc2136\"; server = \"127.0.0.1\";\n"
+	  "  port = \"53\"; } );\n", 2, "dns \"primary\": port must be an integer" },
+	{ TSIG("secret_file = \"tsig.secret\"; sekret = \"x\";"), 2,
+	  "dns \"primary\": unknown key \"sekret\" (valid keys: name, algorithm, secret_file)" },
+	{ "dns = ( { name = \"p\"; type = \"powerdns\"; url = \"http://127.0.0.1:8081\";\n"
+	  "  api_key_file = \"spaced.key\"; } );\n", 2,
+	  "dns \"p\": secret file @DIR@/spaced.key holds a space or a character that cannot "
+	  "go into an HTTP header" },
+	{ PRE DOM_OPEN "\n  nameservers = [ ]; } );\n", 4,
+	  "domain \"example.com\": nameservers must hold 1 to 32 entries (leave it out to use "
+	  "the zone's NS records)" },
 	{ PRE "domains = { domain = \"example.com\"; };\n", 3,
 	  "domains must be a list of groups: domains = ( { domain = ...; dns = ...; "
 	  "mta = ...; } );" },
@@ -495,6 +510,29 @@ Test(conf, reports_every_problem_of_one_file_in_line_order)
 	test_tmpdir_remove(dir);
 }
 
+Test(conf, reports_a_bad_backend_type_once_not_again_at_each_domain)
+{
+	char *dir = test_tmpdir_make("conf");
+	char *path = conf_write(dir,
+		"dns = ( { name = \"primary\"; type = \"nsupdate\"; } );\n"
+		"mta = ( { name = \"courier\"; type = \"postfix\"; group = \"@GROUP@\"; } );\n"
+		DOM_OPEN " } );\n");
+	struct conf_diags diags = { 0 };
+	struct dkr_error e = { 0 };
+	struct conf *c = NULL;
+
+	cr_assert_eq(conf_load(path, &c, &diags, &e), DKR_ECONFIG);
+	cr_assert_eq(diags.n, 2);
+	cr_assert_str_eq(diags.items[0].msg, "dns \"primary\": unknown type \"nsupdate\"; use "
+			 "one of rfc2136, powerdns, cloudflare, exec");
+	cr_assert_str_eq(diags.items[1].msg, "mta \"courier\": unknown type \"postfix\"; use "
+			 "one of zdkimfilter, opendkim");
+
+	conf_diags_free(&diags);
+	free(path);
+	test_tmpdir_remove(dir);
+}
+
 Test(conf, refuses_a_secret_file_readable_by_others_naming_its_mode)
 {
 	char *dir = test_tmpdir_make("conf");
@@ -533,7 +571,8 @@ Test(conf, resolves_relative_paths_from_the_directory_of_the_file)
 		TSIG("secret_file = \"tsig.secret\";")
 		"state_db = \"../var/state.db\";\n"
 		"mta = ( { name = \"m\"; type = \"opendkim\"; key_table = \"/abs/KeyTable\";\n"
-		"  signing_table = \"tables/SigningTable\"; key_dir = \"keys\"; group = \"0\"; } );\n",
+		"  signing_table = \"tables/SigningTable\"; key_dir = \"keys\";\n"
+		"  group = \"0\"; } );\n",
 		0644));
 
 	/* Loaded through a relative name, from elsewhere. */
