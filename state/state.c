@@ -24,6 +24,7 @@
 
 #define STATE_SCHEMA_VERSION 2
 #define STATE_BUSY_MS 5000
+#define FIELD_SIZE(type, field) sizeof(((type *)0)->field)
 
 static const char *const state_names[KS_COUNT] = {
 	[KS_CREATED] = "created",
@@ -49,9 +50,9 @@ static const char *const at_columns[KS_COUNT] = {
 /*
  * migrations[v] upgrades a database of version v to v + 1; a new database
  * runs them all.  Version 1 had no ns_answers table and no last_error or
- * activate_after column.  Keys are never deleted (invariant 4: the row is what keeps a
- * selector from being used twice), and a trigger makes that hold even
- * against a hand-made DELETE.
+ * activate_after column.  Keys are never deleted (invariant 4: the row is
+ * what keeps a selector from being used twice), and a trigger makes that
+ * hold even against a hand-made DELETE.
  */
 static const char *const migrations[STATE_SCHEMA_VERSION] = {
 	"CREATE TABLE keys ("
@@ -102,11 +103,19 @@ static const char *const migrations[STATE_SCHEMA_VERSION] = {
 	" PRIMARY KEY (key_id, server)) WITHOUT ROWID;",
 };
 
+/* The columns every key query returns, in the order of enum key_col. */
 #define KEY_COLUMNS \
 	"id, domain, selector, zone, algorithm, state, created_at, published_at," \
 	" visible_at, active_at, retired_at, withdrawn_at, destroyed_at, ttl," \
 	" neg_ttl, grace, key_path, record, attempts, next_try, last_error," \
 	" activate_after"
+
+enum key_col {
+	KC_ID, KC_DOMAIN, KC_SELECTOR, KC_ZONE, KC_ALGORITHM, KC_STATE,
+	KC_AT,			/* created_at; the other states' times follow */
+	KC_TTL = KC_AT + KS_COUNT, KC_NEG_TTL, KC_GRACE, KC_KEY_PATH, KC_RECORD,
+	KC_ATTEMPTS, KC_NEXT_TRY, KC_LAST_ERROR, KC_ACTIVATE_AFTER
+};
 
 /* Every statement the module runs, prepared once and kept. */
 enum stmt_id {
@@ -225,7 +234,7 @@ static int need_writer(struct state *st, const char *step, struct dkr_error *e)
 			st->path, step);
 }
 
-/* Statements without parameters: pragmas, schema, transaction control. */
+/* Statements run once, without parameters: pragmas and the schema. */
 static int sql_exec(struct state *st, const char *sql, const char *step, struct dkr_error *e)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -341,17 +350,18 @@ static int row_to_key(struct state *st, sqlite3_stmt *s, struct state_key *k,
 	int a, ret;
 
 	/* Every field is set below; no memset, as lists decode 200,000 of them. */
-	k->id = sqlite3_column_int64(s, 0);
-	if ((ret = column_copy(st, s, 1, k->domain, sizeof(k->domain), e)) != DKR_OK ||
-	    (ret = column_copy(st, s, 2, k->selector, sizeof(k->selector), e)) != DKR_OK ||
-	    (ret = column_copy(st, s, 3, k->zone, sizeof(k->zone), e)) != DKR_OK ||
-	    (ret = column_copy(st, s, 16, k->key_path, sizeof(k->key_path), e)) != DKR_OK ||
-	    (ret = column_copy(st, s, 17, k->record, sizeof(k->record), e)) != DKR_OK ||
-	    (ret = column_copy(st, s, 20, k->last_error, sizeof(k->last_error), e)) != DKR_OK ||
-	    (ret = column_state(st, s, 5, &k->state, e)) != DKR_OK)
+	k->id = sqlite3_column_int64(s, KC_ID);
+	if ((ret = column_copy(st, s, KC_DOMAIN, k->domain, sizeof(k->domain), e)) ||
+	    (ret = column_copy(st, s, KC_SELECTOR, k->selector, sizeof(k->selector), e)) ||
+	    (ret = column_copy(st, s, KC_ZONE, k->zone, sizeof(k->zone), e)) ||
+	    (ret = column_copy(st, s, KC_KEY_PATH, k->key_path, sizeof(k->key_path), e)) ||
+	    (ret = column_copy(st, s, KC_RECORD, k->record, sizeof(k->record), e)) ||
+	    (ret = column_copy(st, s, KC_LAST_ERROR, k->last_error, sizeof(k->last_error),
+			       e)) ||
+	    (ret = column_state(st, s, KC_STATE, &k->state, e)))
 		return ret;
 
-	alg = (const char *)sqlite3_column_text(s, 4);
+	alg = (const char *)sqlite3_column_text(s, KC_ALGORITHM);
 	a = key_alg_parse(alg != NULL ? alg : "");
 	if (a < 0)
 		return dkr_fail(e, DKR_EDB, "state database %s: key %s %s has unknown algorithm "
@@ -359,13 +369,13 @@ static int row_to_key(struct state *st, sqlite3_stmt *s, struct state_key *k,
 	k->algorithm = (enum key_alg)a;
 
 	for (int i = 0; i < KS_COUNT; i++)
-		k->at[i] = sqlite3_column_int64(s, 6 + i);
-	k->ttl = sqlite3_column_int64(s, 13);
-	k->neg_ttl = sqlite3_column_int64(s, 14);
-	k->grace = sqlite3_column_int64(s, 15);
-	k->attempts = sqlite3_column_int(s, 18);
-	k->next_try = sqlite3_column_int64(s, 19);
-	k->activate_after = sqlite3_column_int64(s, 21);
+		k->at[i] = sqlite3_column_int64(s, KC_AT + i);
+	k->ttl = sqlite3_column_int64(s, KC_TTL);
+	k->neg_ttl = sqlite3_column_int64(s, KC_NEG_TTL);
+	k->grace = sqlite3_column_int64(s, KC_GRACE);
+	k->attempts = sqlite3_column_int(s, KC_ATTEMPTS);
+	k->next_try = sqlite3_column_int64(s, KC_NEXT_TRY);
+	k->activate_after = sqlite3_column_int64(s, KC_ACTIVATE_AFTER);
 	return DKR_OK;
 }
 
@@ -1037,7 +1047,7 @@ static int history_add(struct state *st, int64_t id, enum key_state from, enum k
 		rc = sqlite3_bind_int64(s, 4, when);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(s, 5, reason,
-				       text_fit(reason, sizeof(((struct state_history *)0)->reason)),
+				       text_fit(reason, FIELD_SIZE(struct state_history, reason)),
 				       SQLITE_STATIC);
 	if (rc != SQLITE_OK)
 		ret = db_fail(st, e, "binding a history row");
@@ -1129,7 +1139,7 @@ int state_key_set_retry(struct state *st, int64_t id, int attempts, int64_t next
 		rc = sqlite3_bind_int64(s, 3, next_try);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(s, 4, error,
-				       text_fit(error, sizeof(((struct state_key *)0)->last_error)),
+				       text_fit(error, FIELD_SIZE(struct state_key, last_error)),
 				       SQLITE_STATIC);
 	if (rc != SQLITE_OK)
 		ret = db_fail(st, e, "binding a retry");
@@ -1177,10 +1187,10 @@ int state_key_set_record(struct state *st, int64_t id, const char *record,
 	size_t len = record != NULL ? strlen(record) : 0;
 	int ret, rc;
 
-	if (len == 0 || len >= sizeof(((struct state_key *)0)->record))
+	if (len == 0 || len >= FIELD_SIZE(struct state_key, record))
 		return dkr_fail(e, DKR_EINVAL, "state database %s: key %" PRId64 ": a DKIM "
 				"record of %zu bytes cannot be stored (1 to %zu)", st->path, id,
-				len, sizeof(((struct state_key *)0)->record) - 1);
+				len, FIELD_SIZE(struct state_key, record) - 1);
 	if ((ret = need_writer(st, "store a key's record", e)) != DKR_OK ||
 	    (ret = stmt_get(st, SQL_RECORD_SET, &s, e)) != DKR_OK)
 		return ret;
