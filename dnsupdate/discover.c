@@ -11,7 +11,7 @@
 
 #include "dnsu_priv.h"
 
-/* The name's SOA RR from an authoritative NOERROR answer, or NULL. */
+/* The first answer RR of `type` owned by `owner`, or NULL. */
 static const ldns_rr *answer_rr(const ldns_pkt *p, const char *owner, ldns_rr_type type)
 {
 	const ldns_rr_list *an = ldns_pkt_answer(p);
@@ -47,8 +47,10 @@ int dnsu_find_zone(const struct conf_server *server, const char *name, char *zon
 
 		rc = dnsu_ask(&ns, cur, LDNS_RR_TYPE_SOA, false, DNSU_QUERY_TIMEOUT_MS, &p,
 			      NULL, e);
-		if (rc != DKR_OK)
-			return dkr_wrap(e, "finding the zone of %s", norm);
+		if (rc != DKR_OK) {
+			dkr_wrap(e, "finding the zone of %s", norm);
+			return rc;
+		}
 		if (ldns_pkt_get_rcode(p) == LDNS_RCODE_NOERROR && ldns_pkt_aa(p) &&
 		    answer_rr(p, cur, LDNS_RR_TYPE_SOA) != NULL) {
 			ldns_pkt_free(p);
@@ -123,14 +125,18 @@ out:
  * with authority (in-zone names), else what the system resolver knows.
  * Nameservers listen on port 53; only configured ones have other ports.
  */
-static int ns_addresses(const struct dnsu_ns *ns, const char *host, struct dnsu_ns **list,
+static int ns_addresses(const struct dnsu_ns *ns, const char *target, struct dnsu_ns **list,
 			size_t *n, struct dkr_error *e)
 {
 	static const ldns_rr_type types[] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
 	struct conf_server srv;
-	size_t before = *n;
+	char host[DKR_NAME_MAX + 1];
+	bool found = false;
 	int rc;
 
+	rc = name_normalise(target, host, sizeof(host), e);
+	if (rc != DKR_OK)
+		return rc;
 	memset(&srv, 0, sizeof(srv));
 	srv.port = 53;
 	for (size_t t = 0; t < 2; t++) {
@@ -149,18 +155,17 @@ static int ns_addresses(const struct dnsu_ns *ns, const char *host, struct dnsu_
 			    !dnsu_rr_owned_by(rr, host))
 				continue;
 			addr = ldns_rdf2str(ldns_rr_rdf(rr, 0));
-			if (addr != NULL && str_copy(srv.host, sizeof(srv.host), addr))
-				dnsu_ns_append(&srv, host, list, n, NULL);
+			if (addr != NULL && str_copy(srv.host, sizeof(srv.host), addr) &&
+			    dnsu_ns_append(&srv, host, list, n, NULL) == DKR_OK)
+				found = true;
 			free(addr);
 		}
 		ldns_pkt_free(p);
 	}
-	if (*n > before)
+	if (found)
 		return DKR_OK;
 
-	rc = name_normalise(host, srv.host, sizeof(srv.host), e);
-	if (rc != DKR_OK)
-		return rc;
+	str_copy(srv.host, sizeof(srv.host), host);
 	return dnsu_ns_append(&srv, NULL, list, n, e);
 }
 
@@ -279,8 +284,10 @@ int dnsu_read_txt(const struct conf_server *server, const char *name, char **rec
 
 	/* TCP: a TXT RRset of several long keys may not fit a datagram. */
 	rc = dnsu_ask(&ns, name, LDNS_RR_TYPE_TXT, true, DNSU_QUERY_TIMEOUT_MS, &p, NULL, e);
-	if (rc != DKR_OK)
-		return dkr_wrap(e, "reading the TXT record at %s", name);
+	if (rc != DKR_OK) {
+		dkr_wrap(e, "reading the TXT record at %s", name);
+		return rc;
+	}
 	rcode = ldns_pkt_get_rcode(p);
 	if ((rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) || !ldns_pkt_aa(p)) {
 		rc = dkr_fail(e, rcode == LDNS_RCODE_SERVFAIL ? DKR_ETEMP : DKR_EDNS,
