@@ -961,3 +961,24 @@ Test(state, refuses_a_database_that_is_not_ours)
 	cr_assert_str_eq(e.msg, want);
 	cr_assert_eq(raw_int("SELECT count(*) FROM sqlite_master"), 1);
 }
+
+Test(state, an_empty_file_left_by_a_crash_reads_as_no_keys_and_gets_a_schema)
+{
+	struct state *st;
+	struct state_key *keys = NULL;
+	struct dkr_error e = { 0 };
+	size_t n = 7;
+
+	free(test_write_file(tmp, "state.db", "", 0600));
+	st = reader_open();
+	cr_assert_eq(state_keys_list(st, NULL, &keys, &n, &e), DKR_OK, "%s", e.msg);
+	cr_assert_eq(n, 0);
+	free(keys);
+	state_close(st);
+
+	st = writer_open();
+	cr_assert_eq(state_schema_version(st), 2);
+	key_add(st, "example.com", "k1", 100);
+	state_close(st);
+	cr_assert_eq(raw_int("SELECT count(*) FROM keys"), 1);
+}
