@@ -60,16 +60,24 @@ void conf_diag_add(struct conf_ctx *cx, const config_setting_t *at, const char *
 		   const char *fmt, ...)
 {
 	char text[sizeof(((struct conf_diag *)0)->msg)];
-	const char *file = cx->path;
+	char file[sizeof(((struct conf_diag *)0)->file)];
+	const char *src = NULL;
 	int line = 0;
 	size_t used = 0;
 	va_list ap;
 
 	if (at != NULL) {
-		if (config_setting_source_file(at) != NULL)
-			file = config_setting_source_file(at);
+		src = config_setting_source_file(at);
 		line = (int)config_setting_source_line(at);
 	}
+
+	/* libconfig names an @included file as written: say where it is. */
+	if (src == NULL || strcmp(src, cx->path) == 0)
+		snprintf(file, sizeof(file), "%s", cx->path);
+	else if (src[0] == '/')
+		snprintf(file, sizeof(file), "%s", src);
+	else if (snprintf(file, sizeof(file), "%s/%s", cx->dir, src) >= (int)sizeof(file))
+		snprintf(file, sizeof(file), "%s", src);
 
 	if (where != NULL && *where != '\0')
 		used = (size_t)snprintf(text, sizeof(text), "%s: ", where);

@@ -326,6 +326,20 @@ static void dns_timeout_read(struct conf_ctx *cx, const config_setting_t *g, con
 		d->timeout = v;
 }
 
+/* The exec backend runs the file itself, with no shell and no arguments. */
+static void exec_read(struct conf_ctx *cx, const config_setting_t *g, const char *where,
+		      struct conf_dns *d)
+{
+	const config_setting_t *s = conf_member(cx, g, "command", where, true);
+
+	if (s == NULL || !conf_value_path(cx, s, where, d->command, sizeof(d->command)))
+		return;
+	if (strpbrk(config_setting_get_string(s), " \t") != NULL)
+		conf_diag_add(cx, s, where, "command \"%s\" is run directly, without a shell or "
+			      "arguments: give the path of one executable",
+			      config_setting_get_string(s));
+}
+
 static void dns_type_read(struct conf_ctx *cx, const config_setting_t *g, const char *where,
 			  enum conf_dns_type type, struct conf_dns *d)
 {
@@ -339,7 +353,7 @@ static void dns_type_read(struct conf_ctx *cx, const config_setting_t *g, const 
 		http_read(cx, g, where, d);
 		break;
 	case DNS_EXEC:
-		conf_get_string(cx, g, "command", where, true, d->command, sizeof(d->command));
+		exec_read(cx, g, where, d);
 		break;
 	}
 }

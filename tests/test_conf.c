@@ -99,7 +99,7 @@ static const char good_conf[] =
 	"    api_key_file = \"pdns.key\"; timeout = \"10s\"; },\n"
 	"  { name = \"cf\"; type = \"cloudflare\"; api_token_file = \"@DIR@/cf.token\";\n"
 	"    ca_file = \"ca.pem\"; },\n"
-	"  { name = \"hook\"; type = \"exec\"; command = \"/usr/local/bin/hook --zone\"; }\n"
+	"  { name = \"hook\"; type = \"exec\"; command = \"hooks/dns-hook\"; }\n"
 	");\n"
 	"mta = (\n"
 	"  { name = \"courier\"; type = \"zdkimfilter\"; keys_dir = \"keys\";\n"
@@ -192,7 +192,8 @@ Test(conf, loads_a_full_file_with_every_field_right)
 
 	d = &c->dns[4];
 	cr_assert_eq(d->type, DNS_EXEC);
-	cr_assert_str_eq(d->command, "/usr/local/bin/hook --zone");
+	snprintf(buf, sizeof(buf), "%s/hooks/dns-hook", real);
+	cr_assert_str_eq(d->command, buf);
 
 	cr_assert_eq(c->n_mta, 2);
 	m = &c->mta[0];
@@ -429,6 +430,10 @@ static const struct bad_row {
 	{ PRE DOM_OPEN "\n  nameservers = [ ]; } );\n", 4,
 	  "domain \"example.com\": nameservers must hold 1 to 32 entries (leave it out to use "
 	  "the zone's NS records)" },
+	{ "dns = ( { name = \"hook\"; type = \"exec\";\n"
+	  "  command = \"/usr/bin/hook --zone x\"; } );\n", 2,
+	  "dns \"hook\": command \"/usr/bin/hook --zone x\" is run directly, without a shell "
+	  "or arguments: give the path of one executable" },
 	{ PRE "domains = { domain = \"example.com\"; };\n", 3,
 	  "domains must be a list of groups: domains = ( { domain = ...; dns = ...; "
 	  "mta = ...; } );" },
@@ -530,6 +535,30 @@ Test(conf, reports_a_bad_backend_type_once_not_again_at_each_domain)
 
 	conf_diags_free(&diags);
 	free(path);
+	test_tmpdir_remove(dir);
+}
+
+Test(conf, reads_includes_from_its_own_directory_and_names_them_in_messages)
+{
+	char *dir = test_tmpdir_make("conf");
+	char *real = realpath(dir, NULL);
+	char *inc = test_write_file(dir, "policy.inc", "ttl = 600;\nrotate_every = 60;\n", 0644);
+	char *path = conf_write(dir, "policy = {\n  @include \"policy.inc\"\n};\n");
+	struct dkr_error e = { 0 };
+	struct conf *c = NULL;
+	char *want;
+
+	/* Loaded from elsewhere: the include is still found next to the file. */
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_neq(asprintf(&want, "%s/policy.inc:2: policy: rotate_every (1m) must be at "
+			       "least 1h", real), -1);
+	cr_assert_eq(conf_load(path, &c, NULL, &e), DKR_ECONFIG);
+	cr_assert_str_eq(e.msg, want);
+
+	free(want);
+	free(path);
+	free(inc);
+	free(real);
 	test_tmpdir_remove(dir);
 }
 
