@@ -159,9 +159,13 @@ static int hook_talk(pid_t pid, int in, int out, int err, struct hook_io *io,
 static void hook_outcome(int status, const struct hook_io *io, int64_t timeout,
 			 char *out, size_t len)
 {
+	size_t n = io->err_len;
 	char ex[256];
 
-	http_excerpt(io->err, io->err_len, ex, sizeof(ex));
+	while (n > 0 && (io->err[n - 1] == '\n' || io->err[n - 1] == ' ' ||
+			 io->err[n - 1] == '\r' || io->err[n - 1] == '\t'))
+		n--;
+	http_excerpt(io->err, n, ex, sizeof(ex));
 	if (status == -1)
 		snprintf(out, len, "no answer within %lld s, killed", (long long)timeout);
 	else if (WIFSIGNALED(status))

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "http.h"
@@ -83,7 +84,7 @@ int http_client_open(struct http_client *c, const struct conf_dns *conf, const c
 
 	if (url == NULL || url[0] == '\0')
 		url = conf->url;
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+	if (strncasecmp(url, "https://", 8) != 0 && strncasecmp(url, "http://", 7) != 0)
 		return dkr_fail(e, DKR_ECONFIG, PROVIDER_FMT " (line %d): url \"%.200s\" must "
 				"start with https:// or http://", PROVIDER_ARGS(conf), conf->line,
 				url);

@@ -49,6 +49,8 @@ webserver-port=$port_api
 webserver-allow-from=127.0.0.0/8
 primary=yes
 disable-syslog=yes
+# No security-status query to the outside world: tests stay on loopback.
+security-poll-suffix=
 loglevel=4
 CONF
 
