@@ -71,6 +71,7 @@ static bool entry_name_read(struct conf_ctx *cx, const config_setting_t *g, cons
 	    strlen(out)) {
 		conf_diag_add(cx, s, where, "name \"%s\" may hold only letters, digits, '.', "
 			      "'_' and '-'", out);
+		out[0] = '\0';
 		return false;
 	}
 	return true;

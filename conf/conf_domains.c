@@ -252,12 +252,11 @@ static void domain_entry_read(struct conf_ctx *cx, const config_setting_t *g, si
 
 /* --------------------------------------------------- order and doubles */
 
-static const struct conf_domain *sort_base;
-
-static int domain_idx_cmp(const void *a, const void *b)
+static int domain_idx_cmp(const void *a, const void *b, void *arg)
 {
+	const struct conf_domain *base = arg;
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	int c = strcmp(sort_base[x].domain, sort_base[y].domain);
+	int c = strcmp(base[x].domain, base[y].domain);
 
 	if (c != 0)
 		return c;
@@ -299,9 +298,7 @@ static void domains_sort(struct conf_ctx *cx, const config_setting_t **src, stru
 
 	for (size_t i = 0; i < n; i++)
 		idx[i] = (uint32_t)i;
-	sort_base = a;
-	qsort(idx, n, sizeof(*idx), domain_idx_cmp);
-	sort_base = NULL;
+	qsort_r(idx, n, sizeof(*idx), domain_idx_cmp, conf->domains);
 
 	for (size_t i = 1, first = 0; i < n; i++) {
 		if (strcmp(a[idx[i]].domain, a[idx[first]].domain) != 0) {

@@ -15,7 +15,7 @@
 #define TTL_MAX 86400
 #define ROTATE_MIN 3600
 
-const char *const conf_policy_keys[] = {
+static const char *const policy_keys[] = {
 	"algorithm", "rotate_every", "grace", "ttl", "selector", "propagation_timeout", NULL
 };
 
@@ -33,14 +33,6 @@ void conf_policy_defaults(struct conf_policy *p)
 	p->ttl = 3600;
 	snprintf(p->selector, sizeof(p->selector), "k%%Y%%m%%d");
 	p->propagation_timeout = 2 * 3600;
-}
-
-bool conf_policy_is_key(const char *name)
-{
-	for (size_t i = 0; conf_policy_keys[i] != NULL; i++)
-		if (strcmp(name, conf_policy_keys[i]) == 0)
-			return true;
-	return false;
 }
 
 /* ------------------------------------------------------ selector pattern */
@@ -335,7 +327,7 @@ void conf_policy_read(struct conf_ctx *cx, const config_setting_t *group, const 
 	int64_t v;
 
 	if (is_default)
-		conf_keys_check(cx, group, where, conf_policy_keys);
+		conf_keys_check(cx, group, where, policy_keys);
 
 	if ((s = config_setting_get_member(group, "algorithm")) != NULL)
 		algorithm_read(cx, s, where, p);

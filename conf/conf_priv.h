@@ -43,7 +43,8 @@ const config_setting_t *conf_member(struct conf_ctx *cx, const config_setting_t 
 
 /*
  * Typed values of one setting.  Each returns true when the value was valid
- * and stored, and otherwise reports why and leaves `out` alone.
+ * and stored in `out`, and otherwise reports why (the load then fails, so
+ * `out` no longer matters).
  */
 bool conf_value_string(struct conf_ctx *cx, const config_setting_t *s, const char *where,
 		       char *out, size_t len, bool allow_empty);
@@ -54,7 +55,11 @@ bool conf_value_duration(struct conf_ctx *cx, const config_setting_t *s, const c
 bool conf_value_integer(struct conf_ctx *cx, const config_setting_t *s, const char *where,
 			int64_t *out);
 
-/* Member lookup and typed value in one step; absent optional keys give false. */
+/*
+ * Member lookup and typed value in one step; an absent optional key gives
+ * false.  An optional string may be empty (`reload = "";`), a required
+ * one not.
+ */
 bool conf_get_string(struct conf_ctx *cx, const config_setting_t *group, const char *key,
 		     const char *where, bool required, char *out, size_t len);
 bool conf_get_path(struct conf_ctx *cx, const config_setting_t *group, const char *key,
@@ -65,8 +70,6 @@ bool conf_host_parse(const char *text, char *out, size_t len);
 
 /* The sections, one file each. */
 void conf_policy_defaults(struct conf_policy *p);
-extern const char *const conf_policy_keys[];
-bool conf_policy_is_key(const char *name);
 void conf_policy_read(struct conf_ctx *cx, const config_setting_t *group, const char *where,
 		      struct conf_policy *p, bool is_default);
 
