@@ -18,7 +18,12 @@
 #include "dnsu_priv.h"
 #include "../rotator/rotator.h"
 
-#define CHECK_WINDOW 256	/* outstanding UDP queries per address */
+/*
+ * Outstanding UDP queries per address.  On loopback against one-thread
+ * BIND, 64 answered 20,000 queries with no loss; 128 and 256 overran the
+ * server's socket buffer now and then, and each loss costs a timeout.
+ */
+#define CHECK_WINDOW 64
 #define CHECK_TCP_MAX 32	/* TCP connections open at once, all addresses */
 #define CHECK_ID_SPACE 65536
 
