@@ -408,8 +408,8 @@ int http_call(struct http_client *c, const char *method, const char *path,
 		ms = retry_wait(c, attempt);
 
 		if (cc == CURLE_OK)
-			log_msg(LOG_LVL_WARNING, PROVIDER_FMT ": %s %s: HTTP %ld, retrying in %ld ms",
-				PROVIDER_ARGS(c->conf), method, path, r->status, ms);
+			log_msg(LOG_LVL_WARNING, PROVIDER_FMT ": %s %s: HTTP %ld, retrying in "
+				"%ld ms", PROVIDER_ARGS(c->conf), method, path, r->status, ms);
 		else
 			log_msg(LOG_LVL_WARNING, PROVIDER_FMT ": %s %s: %s, retrying in %ld ms",
 				PROVIDER_ARGS(c->conf), method, path,

@@ -18,11 +18,13 @@
 #include <unistd.h>
 
 #include "../dnsupdate/dnsupdate.h"
+#include "../providers/http.h"	/* private helpers, tested directly */
 #include "../providers/providers.h"
 #include "helper.h"
 
 #define TOKEN "cf-token-0123456789secret"
-#define ZONE_ID "5ababd603b22780302dd8d83498e5172"	/* md5("example.com"), as the mock makes it */
+/* The mock makes a zone's id from md5 of its name. */
+#define ZONE_ID "5ababd603b22780302dd8d83498e5172"
 #define SEL "k20270301._domainkey.example.com"
 #define PDNS_DNS_PORT 25520
 #define PDNS_API_PORT 25521
@@ -1121,4 +1123,81 @@ Test(providers, every_configured_type_has_a_table)
 	cr_assert_str_eq(provider_ops_find(DNS_EXEC)->type, "exec");
 	cr_assert(provider_ops_find(DNS_POWERDNS)->caps & PROVIDER_NOTIFIES);
 	cr_assert_not(provider_ops_find(DNS_EXEC)->caps & PROVIDER_FINDS_ZONE);
+}
+
+/* The presentation-format helpers every HTTP backend compares with. */
+Test(providers, joins_quoted_strings_and_takes_unquoted_text_as_is)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "\"v=DKIM1; \" \"p=abc\"", "v=DKIM1; p=abc" },
+		{ "\"a\\\"b\" \"c\\\\d\"", "a\"bc\\d" },
+		{ "\"\\065\\066\"", "AB" },
+		{ "  \"x\"  ", "x" },
+		{ "v=DKIM1; p=abc", "v=DKIM1; p=abc" },
+		{ "\"\"", "" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = NULL;
+		struct dkr_error e = { 0 };
+
+		cr_assert_eq(txt_join(cases[i].in, &out, &e), DKR_OK, "%s: %s", cases[i].in,
+			     e.msg);
+		cr_assert_str_eq(out, cases[i].out);
+		free(out);
+	}
+}
+
+Test(providers, refuses_broken_presentation_format)
+{
+	static const struct { const char *in, *msg; } cases[] = {
+		{ "\"abc", "TXT content has an unterminated quote" },
+		{ "\"a\" b", "TXT content has text outside quotes" },
+		{ "\"a\\", "TXT content ends in a backslash" },
+		{ "\"\\300\"", "TXT content has a bad escape \\300" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = NULL;
+		struct dkr_error e = { 0 };
+
+		cr_assert_eq(txt_join(cases[i].in, &out, &e), DKR_EINVAL, "%s", cases[i].in);
+		cr_assert_str_eq(e.msg, cases[i].msg);
+		cr_assert_null(out);
+	}
+}
+
+Test(providers, quotes_a_record_in_strings_of_at_most_255_bytes)
+{
+	struct dkr_error e = { 0 };
+	char *q = NULL, *back = NULL;
+
+	cr_assert_eq(txt_quote(record, &q, &e), DKR_OK, "%s", e.msg);
+	cr_assert_eq(strlen(q), strlen(record) + 5);	/* two strings: 4 quotes, 1 space */
+	cr_assert_eq(q[256], '"');
+	cr_assert_eq(strncmp(q + 256, "\" \"", 3), 0);
+	cr_assert_eq(txt_join(q, &back, &e), DKR_OK, "%s", e.msg);
+	cr_assert_str_eq(back, record);
+	free(q);
+	free(back);
+
+	cr_assert_eq(txt_quote("a\"b\\c", &q, &e), DKR_OK);
+	cr_assert_str_eq(q, "\"a\\\"b\\\\c\"");
+	free(q);
+	cr_assert_eq(txt_quote("a\nb", &q, &e), DKR_EINVAL);
+	cr_assert_str_eq(e.msg, "the TXT record holds a byte 0x0a that is not printable ASCII");
+}
+
+Test(providers, accepts_selector_names_and_refuses_what_is_not_a_name)
+{
+	cr_assert(provider_name_ok("k20270301._domainkey.example.com"));
+	cr_assert(provider_name_ok("example.com"));
+	cr_assert_not(provider_name_ok("example.com."));
+	cr_assert_not(provider_name_ok("a..b"));
+	cr_assert_not(provider_name_ok(".a"));
+	cr_assert_not(provider_name_ok("a/b.example.com"));
+	cr_assert_not(provider_name_ok("a b.example.com"));
+	cr_assert_not(provider_name_ok(""));
 }
