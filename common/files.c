@@ -271,8 +271,9 @@ int group_lookup(const char *name, gid_t *gid, struct dkr_error *e)
  */
 static bool group_has(const struct stat *st, gid_t gid, int bit)
 {
-	if (st->st_gid == gid && (st->st_mode & (mode_t)(bit << 3)))
-		return true;
+	/* POSIX: a member of the file's group gets the group bits, never others'. */
+	if (st->st_gid == gid)
+		return (st->st_mode & (mode_t)(bit << 3)) != 0;
 	return (st->st_mode & (mode_t)bit) != 0;
 }
 

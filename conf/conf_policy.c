@@ -13,7 +13,7 @@
 #include "conf_priv.h"
 
 #define TTL_MAX 86400
-#define ROTATE_MIN 3600
+#define ROTATE_MIN 60	/* short enough for a demo or a lab; real use is days */
 
 static const char *const policy_keys[] = {
 	"algorithm", "rotate_every", "grace", "ttl", "selector", "propagation_timeout", NULL
@@ -269,7 +269,7 @@ static bool rotate_read(struct conf_ctx *cx, const config_setting_t *s, const ch
 	if (!conf_value_duration(cx, s, where, &v))
 		return false;
 	if (v < ROTATE_MIN) {
-		conf_diag_add(cx, s, where, "rotate_every (%s) must be at least 1h",
+		conf_diag_add(cx, s, where, "rotate_every (%s) must be at least 1m",
 			      duration_format(v, buf, sizeof(buf)));
 		return false;
 	}

@@ -15,9 +15,6 @@ int cmd_pick_domains(struct conf *conf, char **names, int n_names,
 
 int cmd_open_state(const struct conf *conf, bool writer, struct state **st);
 
-const struct state_key *cmd_keys_of(const struct state_key *keys, size_t n,
-				    const char *domain, size_t *count);
-
 int cmd_parse_duration_opt(const char *opt, const char *text, int64_t *out);
 
 #endif

@@ -93,10 +93,11 @@ static void check_backends(const struct conf *conf, struct check_tally *t)
 
 static void check_state_dir(const struct conf *conf, struct check_tally *t)
 {
-	char dir[4096];
+	char path[4096];
+	const char *dir;
 
-	snprintf(dir, sizeof(dir), "%s", conf->state_db);
-	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	snprintf(path, sizeof(path), "%s", conf->state_db);
+	dir = dirname(path);
 	if (access(dir, W_OK | X_OK) != 0) {
 		char msg[4200];
 

@@ -37,13 +37,25 @@ struct show_ctx {
 	struct state *st;
 	struct conf_domain **domains;
 	size_t n_domains;
-	struct state_key *keys;
-	size_t n_keys;
 };
+
+/* One domain's keys at a time: a hundred thousand domains fit in memory. */
+static struct state_key *domain_keys(const struct show_ctx *c, const char *domain,
+				     size_t *n)
+{
+	struct state_key *keys = NULL;
+	struct dkr_error e = { 0 };
+
+	*n = 0;
+	if (state_keys_list(c->st, domain, &keys, n, &e) != DKR_OK) {
+		fprintf(stderr, "dkimrot: %s\n", e.msg);
+		*n = 0;
+	}
+	return keys;
+}
 
 static int show_open(const char *conf_path, char **names, int n_names, struct show_ctx *c)
 {
-	struct dkr_error e = { 0 };
 	int rc;
 
 	memset(c, 0, sizeof(*c));
@@ -53,19 +65,11 @@ static int show_open(const char *conf_path, char **names, int n_names, struct sh
 	rc = cmd_pick_domains(c->conf, names, n_names, &c->domains, &c->n_domains);
 	if (rc != EXIT_OK)
 		return rc;
-	rc = cmd_open_state(c->conf, false, &c->st);
-	if (rc != EXIT_OK)
-		return rc;
-	if (state_keys_list(c->st, NULL, &c->keys, &c->n_keys, &e) != DKR_OK) {
-		fprintf(stderr, "dkimrot: %s\n", e.msg);
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
+	return cmd_open_state(c->conf, false, &c->st);
 }
 
 static void show_close(struct show_ctx *c)
 {
-	free(c->keys);
 	if (c->st != NULL)
 		state_close(c->st);
 	free(c->domains);
@@ -153,13 +157,13 @@ int cmd_plan(int argc, char **argv, const char *conf_path)
 	/* Without --at: each key's next step.  With it: the whole story until then. */
 	for (size_t i = 0; i < c.n_domains; i++) {
 		size_t cnt;
-		const struct state_key *ks = cmd_keys_of(c.keys, c.n_keys, c.domains[i]->domain,
-							 &cnt);
+		struct state_key *ks = domain_keys(&c, c.domains[i]->domain, &cnt);
 
 		if (until > 0)
 			plan_simulate(c.domains[i], ks, cnt, now, until, false, &p);
 		else
 			plan_domain(c.domains[i], ks, cnt, now, false, &p);
+		free(ks);
 	}
 	plan_sort(&p);
 
@@ -356,7 +360,7 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 	for (size_t i = 0; i < c.n_domains; i++) {
 		const struct conf_domain *d = c.domains[i];
 		size_t cnt;
-		const struct state_key *ks = cmd_keys_of(c.keys, c.n_keys, d->domain, &cnt);
+		struct state_key *ks = domain_keys(&c, d->domain, &cnt);
 		const char *active = NULL;
 		json_t *dom = NULL, *karr = NULL;
 
@@ -395,6 +399,7 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 			json_object_set_new(dom, "keys", karr);
 			json_array_append_new(arr, dom);
 		}
+		free(ks);
 	}
 	if (json) {
 		json_object_set_new(doc, "domains", arr);

@@ -81,21 +81,6 @@ int cmd_open_state(const struct conf *conf, bool writer, struct state **st)
 	return EXIT_OK;
 }
 
-/* Keys of one domain from a list sorted by domain (as state_keys_list gives). */
-const struct state_key *cmd_keys_of(const struct state_key *keys, size_t n,
-				    const char *domain, size_t *count)
-{
-	size_t i = 0, first;
-
-	while (i < n && strcmp(keys[i].domain, domain) != 0)
-		i++;
-	first = i;
-	while (i < n && strcmp(keys[i].domain, domain) == 0)
-		i++;
-	*count = i - first;
-	return first < n ? &keys[first] : NULL;
-}
-
 int cmd_parse_duration_opt(const char *opt, const char *text, int64_t *out)
 {
 	struct dkr_error e = { 0 };

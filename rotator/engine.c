@@ -50,6 +50,7 @@ int engine_init(struct engine *en, struct conf *conf, struct state *st, struct d
 	if (abort_env != NULL)
 		en->abort_after = strtoul(abort_env, NULL, 10);
 	en->providers = xcalloc(conf->n_dns + 1, sizeof(*en->providers));
+	en->create_retry = xcalloc(conf->n_domains + 1, sizeof(*en->create_retry));
 	return DKR_OK;
 }
 
@@ -61,6 +62,8 @@ void engine_fini(struct engine *en)
 				provider_close(en->providers[i]);
 	free(en->providers);
 	en->providers = NULL;
+	free(en->create_retry);
+	en->create_retry = NULL;
 }
 
 /*
@@ -580,10 +583,14 @@ static void run_job(struct engine *en, struct job *j, struct ns_set *sets, char 
 
 	switch (j->act.kind) {
 	case ACT_CREATE:
+		/* No key row yet to hold the retry time: the engine keeps it. */
 		rc = step_create(en, &j->act, &e);
-		if (rc != DKR_OK)
+		if (rc != DKR_OK) {
+			en->create_retry[d - en->conf->domains] = clock_now() + RETRY_BASE * 6;
 			log_key(LOG_LVL_ERR, d->domain, j->act.selector,
-				"cannot create the next key: %s", e.msg);
+				"cannot create the next key: %s (retrying in %ds)", e.msg,
+				RETRY_BASE * 6);
+		}
 		return;
 	case ACT_PUBLISH:
 		rc = step_publish(en, d, &j->key, &e);
@@ -627,69 +634,55 @@ static void run_job(struct engine *en, struct job *j, struct ns_set *sets, char 
 		step_failed(en, &j->key, &e);
 }
 
-static int key_cmp_domain(const void *a, const void *b)
-{
-	return strcmp(((const struct state_key *)a)->domain,
-		      ((const struct state_key *)b)->domain);
-}
-
-static const struct state_key *keys_of(const struct state_key *keys, size_t n,
-				       const char *domain, size_t *count)
-{
-	struct state_key probe;
-	const struct state_key *hit, *first, *last;
-
-	*count = 0;
-	snprintf(probe.domain, sizeof(probe.domain), "%s", domain);
-	hit = bsearch(&probe, keys, n, sizeof(*keys), key_cmp_domain);
-	if (hit == NULL)
-		return NULL;
-	first = hit;
-	while (first > keys && strcmp(first[-1].domain, domain) == 0)
-		first--;
-	last = hit;
-	while (last + 1 < keys + n && strcmp(last[1].domain, domain) == 0)
-		last++;
-	*count = (size_t)(last - first) + 1;
-	return first;
-}
-
 /* One round: plan every domain, run what is due.  Returns how many ran. */
 static size_t run_round(struct engine *en, struct conf_domain **domains, size_t n_domains,
 			bool force, int64_t *next, struct dkr_error *e)
 {
-	struct state_key *keys = NULL;
-	size_t n_keys = 0, n_jobs = 0;
 	struct plan p = { 0 };
 	struct job *jobs = NULL;
 	struct ns_set *sets = NULL;
 	char (*names)[DKR_NAME_MAX + 1] = NULL;
+	size_t n_jobs = 0, cap = 0;
 	int64_t now = clock_now();
 
+	/*
+	 * Domain by domain, keeping only what is due: memory follows the work
+	 * of this round, not the number of keys ever made.
+	 */
 	*next = 0;
-	if (state_keys_list(en->st, NULL, &keys, &n_keys, e) != DKR_OK)
-		return 0;
-	qsort(keys, n_keys, sizeof(*keys), key_cmp_domain);
-
 	for (size_t i = 0; i < n_domains; i++) {
-		size_t cnt;
-		const struct state_key *ks = keys_of(keys, n_keys, domains[i]->domain, &cnt);
+		struct state_key *keys = NULL;
+		size_t n_keys = 0;
 
-		plan_domain(domains[i], ks, cnt, now, force, &p);
-	}
+		if (state_keys_list(en->st, domains[i]->domain, &keys, &n_keys, e) != DKR_OK)
+			goto out;
+		p.n = 0;
+		plan_domain(domains[i], keys, n_keys, now, force, &p);
 
-	jobs = xcalloc(p.n + 1, sizeof(*jobs));
-	for (size_t i = 0; i < p.n; i++) {
-		if (p.v[i].due > now) {
-			if (*next == 0 || p.v[i].due < *next)
-				*next = p.v[i].due;
-			continue;
+		for (size_t a = 0; a < p.n; a++) {
+			int64_t held = en->create_retry[domains[i] - en->conf->domains];
+
+			if (p.v[a].kind == ACT_CREATE && held > p.v[a].due)
+				p.v[a].due = held;
+			if (p.v[a].due > now) {
+				if (*next == 0 || p.v[a].due < *next)
+					*next = p.v[a].due;
+				continue;
+			}
+			if (n_jobs == cap) {
+				cap = cap != 0 ? cap * 2 : 64;
+				jobs = realloc(jobs, cap * sizeof(*jobs));
+				if (jobs == NULL)
+					abort();
+			}
+			memset(&jobs[n_jobs], 0, sizeof(jobs[n_jobs]));
+			jobs[n_jobs].act = p.v[a];
+			for (size_t k = 0; k < n_keys; k++)
+				if (keys[k].id == p.v[a].key_id)
+					jobs[n_jobs].key = keys[k];
+			n_jobs++;
 		}
-		jobs[n_jobs].act = p.v[i];
-		for (size_t k = 0; k < n_keys && p.v[i].key_id != 0; k++)
-			if (keys[k].id == p.v[i].key_id)
-				jobs[n_jobs].key = keys[k];
-		n_jobs++;
+		free(keys);
 	}
 
 	sets = xcalloc(en->conf->n_domains + 1, sizeof(*sets));
@@ -701,11 +694,12 @@ static size_t run_round(struct engine *en, struct conf_domain **domains, size_t 
 
 	for (size_t i = 0; i < en->conf->n_domains; i++)
 		free(sets[i].ns);
+
+out:
 	free(sets);
 	free(names);
 	free(jobs);
 	plan_free(&p);
-	free(keys);
 	return n_jobs;
 }
 

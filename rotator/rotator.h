@@ -241,6 +241,7 @@ struct engine {
 	unsigned long abort_after;	/* tests: abort() after this many outside actions */
 	unsigned long outside_actions;
 	struct provider **providers;	/* one per conf->dns entry, opened lazily */
+	int64_t *create_retry;		/* per conf->domains entry: a failed create waits */
 };
 
 int engine_init(struct engine *en, struct conf *conf, struct state *st, struct dkr_error *e);

@@ -50,8 +50,8 @@ struct state_key {
 	 */
 	int64_t activate_after;
 
-	char key_path[4096];	/* the private key file */
-	char record[2048];	/* the DKIM TXT record, strings joined */
+	char key_path[1024];	/* the private key file */
+	char record[1024];	/* the DKIM TXT record, strings joined (rsa-4096: ~750) */
 
 	/* Retry bookkeeping for the step that follows the current state. */
 	int attempts;
