@@ -55,7 +55,7 @@ write_zone() {
 	z=$1
 	cat >"$2" <<EOF
 \$TTL 600
-@		600 IN SOA ns1.$z. hostmaster.$z. 1 60 30 86400 300
+@		600 IN SOA ns1.$z. hostmaster.$z. 1 60 30 86400 ${BIND_PAIR_NEG_TTL:-300}
 @		IN NS	ns1.$z.
 @		IN NS	ns2.$z.
 ns1		IN A	127.0.0.1
