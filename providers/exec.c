@@ -53,14 +53,18 @@ static int64_t mono_ms(void)
 
 static void child_exec(const char *command, int in, int out, int err)
 {
+	static const int sigs[] = { SIGPIPE, SIGCHLD, SIGHUP, SIGINT, SIGTERM };
 	char *argv[] = { (char *)command, NULL };
 	sigset_t none;
+	size_t i;
 
 	/* Its own process group, so a timeout kills whatever it started too. */
 	setpgid(0, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	/* Whatever the daemon ignores, the hook starts with the defaults. */
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(126);
 	/* Nothing of the daemon's (database, sockets) leaks into the hook. */

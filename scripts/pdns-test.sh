@@ -27,6 +27,18 @@ start() {
 		exit 1
 	fi
 
+	# A test that crashed before its teardown leaves its server on our
+	# ports: stop that one (only if it is still a pdns_server we started).
+	stale="${TMPDIR:-/tmp}/dkimrot-pdns-$port_api.pid"
+	if [ -f "$stale" ]; then
+		old=$(cat "$stale")
+		if [ "$(cat "/proc/$old/comm" 2>/dev/null)" = "pdns_server" ]; then
+			kill "$old" 2>/dev/null || true
+			sleep 0.3
+		fi
+		rm -f "$stale"
+	fi
+
 	rm -f "$dir/pdns.sqlite3"
 	sqlite3 "$dir/pdns.sqlite3" <"$schema"
 
@@ -57,6 +69,7 @@ CONF
 	pdns_server --daemon=no --guardian=no --config-dir="$dir" \
 		>"$dir/pdns.log" 2>&1 &
 	echo $! >"$dir/pdns.pid"
+	echo $! >"$stale"
 
 	# Wait (at most 10 s) until the API answers.
 	i=0
@@ -91,6 +104,9 @@ stop() {
 		done
 		kill -9 "$pid" 2>/dev/null || true
 	fi
+	for f in "${TMPDIR:-/tmp}"/dkimrot-pdns-*.pid; do
+		[ -f "$f" ] && [ "$(cat "$f")" = "$pid" ] && rm -f "$f"
+	done
 	rm -f "$dir/pdns.pid"
 }
 
