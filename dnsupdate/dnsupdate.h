@@ -32,12 +32,17 @@ int dnsu_servers_resolve(const struct conf_server *servers, size_t n, struct dns
 
 /*
  * Find the zone holding `name` by walking up with SOA queries to `server`,
- * accepting only authoritative answers.
+ * accepting only authoritative answers.  Discovery and reads ask over UDP
+ * without TSIG (TCP when truncated), 3 s per question.
  */
 int dnsu_find_zone(const struct conf_server *server, const char *name, char *zone,
 		   size_t len, struct dkr_error *e);
 
-/* The zone's NS set, each resolved to every A and AAAA address. */
+/*
+ * The zone's NS set, each resolved to every A and AAAA address on port 53:
+ * the addresses `server` serves for in-zone names, else the system
+ * resolver's.  Labels read "ns1.example.com (192.0.2.1:53)".
+ */
 int dnsu_zone_nameservers(const struct conf_server *server, const char *zone,
 			  struct dnsu_ns **out, size_t *n_out, struct dkr_error *e);
 
@@ -52,14 +57,21 @@ int dnsu_negative_ttl(const struct conf_server *server, const char *zone, int64_
  * when it is exactly `record` the call succeeds, else it fails with
  * DKR_EDNS.  Withdraw deletes the TXT RRset at `name` and nothing else.
  * Failures are classified: DKR_ETEMP (timeout, SERVFAIL, connection
- * refused, BADTIME) or DKR_EDNS (REFUSED, NOTAUTH, NOTZONE, BADKEY, BADSIG).
+ * refused, BADTIME) or DKR_EDNS (REFUSED, NOTAUTH, NOTZONE, BADKEY, BADSIG,
+ * an unsigned or badly signed reply).  Only names SELECTOR._domainkey.*
+ * inside `zone` are accepted (DKR_EINVAL otherwise), and an unusable TSIG
+ * algorithm is DKR_ECONFIG.  *msgs (may be NULL) counts messages sent.
  */
 int dnsu_publish(const struct conf_dns *dns, const char *zone, const char *name,
 		 int64_t ttl, const char *record, unsigned long *msgs, struct dkr_error *e);
 int dnsu_withdraw(const struct conf_dns *dns, const char *zone, const char *name,
 		  unsigned long *msgs, struct dkr_error *e);
 
-/* Read the TXT RRset at `name` from `server` (joined strings, NULL if none). */
+/*
+ * Read the TXT RRset at `name` from `server` over TCP, authoritative
+ * answers only: the joined strings of its record (malloc'd), NULL when
+ * there is none; several records come back separated by " | ".
+ */
 int dnsu_read_txt(const struct conf_server *server, const char *name, char **record,
 		  struct dkr_error *e);
 
@@ -76,7 +88,14 @@ enum dnsu_want {
 /* One server's answer about one query. */
 struct dnsu_answer {
 	bool ok;		/* the server answered what we want */
-	char detail[256];	/* "serves the key", "NXDOMAIN", "no AA bit", "timeout" ... */
+	/*
+	 * "serves the key", "NODATA (no TXT record yet)", "NXDOMAIN (not there
+	 * yet)", "serves a different record: \"...\"", "NXDOMAIN (gone)",
+	 * "NODATA (gone)", "still serves the key", "no AA bit: ...", an rcode
+	 * ("REFUSED"), or "timeout (3 tries of 2000 ms)", "connection refused
+	 * (...)".
+	 */
+	char detail[256];
 };
 
 struct dnsu_query {
@@ -95,7 +114,9 @@ struct dnsu_query {
  * per-query timeout and bounded retries.  A record counts as our key when
  * its joined strings parse as a DKIM record with the same k= and p= as
  * `record`.  Returns DKR_OK when every query was asked (whatever the
- * answers); the answers say who lags.
+ * answers); the answers say who lags.  At most 64 queries are outstanding
+ * per address; `retries` more tries follow a try unanswered in
+ * `timeout_ms`.  10,000 records on two servers take well under a second.
  */
 int dnsu_check(const struct dnsu_ns *ns, size_t n_ns, struct dnsu_query *q, size_t n_q,
 	       int timeout_ms, int retries, struct dkr_error *e);

@@ -59,7 +59,6 @@ struct upd_ctx {
 	const struct conf_dns *dns;
 	const char *zone;
 	const char *name;
-	const char *what;	/* "publishing", "withdrawing" */
 	struct dnsu_ns ns;
 	const char *alg;	/* ldns name, NULL when unsigned */
 	int timeout_ms;
@@ -279,8 +278,7 @@ out:
 
 /* Check the arguments and fill the context both operations share. */
 static int ctx_init(struct upd_ctx *c, const struct conf_dns *dns, const char *zone,
-		    const char *name, const char *what, unsigned long *msgs,
-		    struct dkr_error *e)
+		    const char *name, unsigned long *msgs, struct dkr_error *e)
 {
 	const char *dot;
 	int rc;
@@ -289,7 +287,6 @@ static int ctx_init(struct upd_ctx *c, const struct conf_dns *dns, const char *z
 	c->dns = dns;
 	c->zone = zone;
 	c->name = name;
-	c->what = what;
 	c->msgs = msgs;
 	c->timeout_ms = (int)((dns->timeout > 0 && dns->timeout < 600 ? dns->timeout : 30) *
 			      1000);
@@ -364,7 +361,7 @@ int dnsu_publish(const struct conf_dns *dns, const char *zone, const char *name,
 	ldns_pkt *pkt = NULL;
 	int rc, rcode = 0;
 
-	rc = ctx_init(&c, dns, zone, name, "publishing", msgs, e);
+	rc = ctx_init(&c, dns, zone, name, msgs, e);
 	if (rc != DKR_OK)
 		goto out;
 	if (ttl < 0 || ttl > 2147483647 || record == NULL || *record == '\0' ||
@@ -419,7 +416,7 @@ int dnsu_withdraw(const struct conf_dns *dns, const char *zone, const char *name
 	ldns_pkt *pkt = NULL;
 	int rc, rcode = 0;
 
-	rc = ctx_init(&c, dns, zone, name, "withdrawing", msgs, e);
+	rc = ctx_init(&c, dns, zone, name, msgs, e);
 	if (rc != DKR_OK)
 		goto out;
 
