@@ -48,6 +48,9 @@ BENCH_BIN = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 .PHONY: all check bench demo deps install clean tests
 
+# Keep intermediate objects: two makes in one tree must not delete each other's.
+.SECONDARY:
+
 all: $(B)/dkimrot
 
 $(B)/obj/%.o: %.c $(HDRS)
