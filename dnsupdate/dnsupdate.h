@@ -68,6 +68,14 @@ int dnsu_withdraw(const struct conf_dns *dns, const char *zone, const char *name
 		  unsigned long *msgs, struct dkr_error *e);
 
 /*
+ * Send a TSIG-signed update that changes nothing (its only prerequisite is
+ * that the zone apex exists) to learn whether the server accepts our key
+ * and is authoritative for `zone`: the probe behind `dkimrot check`.
+ */
+int dnsu_probe(const struct conf_dns *dns, const char *zone, unsigned long *msgs,
+	       struct dkr_error *e);
+
+/*
  * Read the TXT RRset at `name` from `server` over TCP, authoritative
  * answers only: the joined strings of its record (malloc'd), NULL when
  * there is none; several records come back separated by " | ".

@@ -440,3 +440,48 @@ out:
 	ldns_rr_list_deep_free(up);
 	return rc;
 }
+
+int dnsu_probe(const struct conf_dns *dns, const char *zone, unsigned long *msgs,
+	       struct dkr_error *e)
+{
+	char name[DKR_NAME_MAX + 1];
+	struct upd_ctx c;
+	ldns_rr_list *pre = ldns_rr_list_new(), *up = ldns_rr_list_new();
+	ldns_rr *rr = NULL;
+	ldns_pkt *pkt = NULL;
+	int rc, rcode = 0;
+
+	/* ctx_init insists on a selector name; the probe names one it never changes. */
+	if (snprintf(name, sizeof(name), "probe._domainkey.%s", zone) >= (int)sizeof(name))
+		return dkr_fail(e, DKR_EINVAL, "zone name %s is too long", zone);
+	rc = ctx_init(&c, dns, zone, name, msgs, e);
+	if (rc != DKR_OK)
+		goto out;
+
+	/*
+	 * An update with one prerequisite, "the apex is in use", and nothing to
+	 * change: the server checks the TSIG signature and its authority for
+	 * the zone, and the zone stays exactly as it was.
+	 */
+	rr = rr_empty(zone, LDNS_RR_CLASS_ANY);
+	if (pre == NULL || up == NULL || rr == NULL) {
+		ldns_rr_free(rr);
+		rc = dkr_fail(e, DKR_ENOMEM, "out of memory");
+		goto out;
+	}
+	ldns_rr_set_type(rr, LDNS_RR_TYPE_ANY);
+	ldns_rr_list_push_rr(pre, rr);
+	rc = update_pkt(zone, pre, up, &pkt, e);
+	if (rc != DKR_OK)
+		goto out;
+	rc = update_send(&c, pkt, &rcode, e);
+	if (rc == DKR_OK)
+		rc = rcode_fail(&c, rcode, e);
+out:
+	if (rc != DKR_OK)
+		dkr_wrap(e, "probing zone %s with an empty update", zone);
+	ldns_pkt_free(pkt);
+	ldns_rr_list_deep_free(pre);
+	ldns_rr_list_deep_free(up);
+	return rc;
+}

@@ -83,8 +83,14 @@ static void check_backends(const struct conf *conf, struct check_tally *t)
 			snprintf(msg, sizeof(msg), "%s is in zone %s, but the configuration says %s",
 				 d->domain, zone, d->zone);
 			report(t, LOG_LVL_ERR, what, msg);
+		} else if (dns->type == DNS_RFC2136 &&
+			   dnsu_probe(dns, zone, NULL, &e) != DKR_OK) {
+			report(t, LOG_LVL_ERR, what, e.msg);
 		} else {
-			snprintf(msg, sizeof(msg), "reachable; %s is in zone %s", d->domain, zone);
+			snprintf(msg, sizeof(msg), "reachable; %s is in zone %s%s", d->domain, zone,
+				 dns->type == DNS_RFC2136 && dns->tsig_name[0] != '\0'
+					 ? "; an empty update signed with the TSIG key is accepted"
+					 : "");
 			report(t, LOG_LVL_INFO, what, msg);
 		}
 		provider_close(p);

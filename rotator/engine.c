@@ -283,15 +283,22 @@ static int step_publish(struct engine *en, const struct conf_domain *d, struct s
 		return rc;
 
 	key_name(k, name, sizeof(name));
+	rc = query_server(d, &q, e);
+	if (rc != DKR_OK)
+		return dkr_wrap(e, "choosing a nameserver to ask about %s", name);
+
+	/* A backend that cannot find zones itself leaves it to DNS. */
 	if (d->zone[0] != '\0')
 		snprintf(zone, sizeof(zone), "%s", d->zone);
-	else if ((rc = p->ops->find_zone(p, name, zone, sizeof(zone), e)) != DKR_OK)
+	else if (p->ops->caps & PROVIDER_FINDS_ZONE)
+		rc = p->ops->find_zone(p, name, zone, sizeof(zone), e);
+	else
+		rc = dnsu_find_zone(&q, name, zone, sizeof(zone), e);
+	if (rc != DKR_OK)
 		return dkr_wrap(e, "finding the zone of %s", name);
 
 	/* The negative-cache time is the zone's now, stored with the key. */
-	rc = query_server(d, &q, e);
-	if (rc == DKR_OK)
-		rc = dnsu_negative_ttl(&q, zone, &neg_ttl, e);
+	rc = dnsu_negative_ttl(&q, zone, &neg_ttl, e);
 	if (rc != DKR_OK)
 		return dkr_wrap(e, "reading the SOA of zone %s", zone);
 	rc = state_key_update_dns(en->st, k->id, zone, neg_ttl, e);

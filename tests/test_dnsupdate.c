@@ -561,6 +561,31 @@ Test(dnsu_publish, a_zone_transfer_shows_no_other_name_changed)
 	cr_assert_eq(test_sh("cmp -s '%s' '%s'", before, after), 0);
 }
 
+Test(dnsu_publish, the_check_probe_is_accepted_and_changes_nothing)
+{
+	char before[4200], after[4200], want[6000];
+	struct dkr_error e = { 0 };
+
+	pair_up(19);
+	snprintf(before, sizeof(before), "%s/before.axfr", tmp);
+	snprintf(after, sizeof(after), "%s/after.axfr", tmp);
+
+	cr_assert_eq(bind_axfr(&bp, ZONE, before), 0);
+	cr_assert_eq(dnsu_probe(&bp.dns, ZONE, NULL, &e), DKR_OK, "%s", e.msg);
+	cr_assert_eq(bind_axfr(&bp, ZONE, after), 0);
+	cr_assert_eq(test_sh("cmp -s '%s' '%s'", before, after), 0);
+	cr_assert_eq(test_sh("dig +short -p %d @127.0.0.1 " ZONE " SOA | grep -q ' 1 60 30 '",
+			     bp.port), 0, "the probe changed the SOA serial");
+
+	free(bp.dns.tsig_secret);
+	bp.dns.tsig_secret = strdup("c2VjcmV0IHRoYXQgdGhlIHNlcnZlciBkb2VzIG5vdCBrbm93");
+	cr_assert_eq(dnsu_probe(&bp.dns, ZONE, NULL, &e), DKR_EDNS);
+	snprintf(want, sizeof(want), "probing zone example.test with an empty update: "
+		 "127.0.0.1:25338 rejected the signature of TSIG key dkimrot (BADSIG): the "
+		 "secret in %s is not the one the server has for that key", bp.secret_path);
+	cr_assert_str_eq(e.msg, want);
+}
+
 Test(dnsu_publish, works_with_servers_on_ipv6_loopback)
 {
 	char rec[DKIM_RECORD_MAX], zone[256];
