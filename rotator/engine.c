@@ -41,7 +41,17 @@ int engine_init(struct engine *en, struct conf *conf, struct state *st, struct d
 	memset(en, 0, sizeof(*en));
 	en->conf = conf;
 	en->st = st;
-	en->poll_interval = 10;
+	/*
+	 * Ask the nameservers again twenty times within the shortest
+	 * propagation timeout, but not more than once a second nor less than
+	 * twice a minute.
+	 */
+	en->poll_interval = 30;
+	for (size_t i = 0; i < conf->n_domains; i++)
+		if (conf->domains[i].policy.propagation_timeout / 20 < en->poll_interval)
+			en->poll_interval = conf->domains[i].policy.propagation_timeout / 20;
+	if (en->poll_interval < 1)
+		en->poll_interval = 1;
 	en->dns_timeout_ms = 2000;
 	en->dns_retries = 2;
 
