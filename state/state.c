@@ -1367,15 +1367,17 @@ static int row_to_history(struct state *st, sqlite3_stmt *s, struct state_histor
 	return column_copy(st, s, 4, h->reason, sizeof(h->reason), e);
 }
 
-int state_history_list(struct state *st, int64_t key_id, struct state_history **rows,
-		       size_t *n, struct dkr_error *e)
+/* Rows of one key from a prepared list statement, converted by `row`. */
+static int list_by_key(struct state *st, int which, int64_t key_id, size_t size,
+		       int (*row)(struct state *, sqlite3_stmt *, void *, struct dkr_error *),
+		       const char *what, void **rows, size_t *n, struct dkr_error *e)
 {
 	sqlite3_stmt *s = NULL;
-	struct state_history *v = NULL;
+	char *v = NULL;
 	size_t cnt = 0, cap = 0;
 	int ret, rc;
 
-	ret = stmt_get(st, SQL_HISTORY_LIST, &s, e);
+	ret = stmt_get(st, which, &s, e);
 	if (ret != DKR_OK)
 		goto out;
 
@@ -1384,16 +1386,16 @@ int state_history_list(struct state *st, int64_t key_id, struct state_history **
 		goto out;
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((ret = vec_grow((void **)&v, cnt, &cap, sizeof(*v), e)) != DKR_OK ||
-		    (ret = row_to_history(st, s, &v[cnt], e)) != DKR_OK)
+		if ((ret = vec_grow((void **)&v, cnt, &cap, size, e)) != DKR_OK ||
+		    (ret = row(st, s, v + cnt * size, e)) != DKR_OK)
 			goto out;
 		cnt++;
 	}
 	if (rc != SQLITE_DONE)
-		ret = db_fail(st, e, "listing a key's history");
+		ret = db_fail(st, e, what);
 
 out:
-	stmt_put(st, SQL_HISTORY_LIST, s);
+	stmt_put(st, which, s);
 	if (ret != DKR_OK) {
 		free(v);
 		v = NULL;
@@ -1402,6 +1404,18 @@ out:
 	*rows = v;
 	*n = cnt;
 	return ret;
+}
+
+static int history_row(struct state *st, sqlite3_stmt *s, void *out, struct dkr_error *e)
+{
+	return row_to_history(st, s, out, e);
+}
+
+int state_history_list(struct state *st, int64_t key_id, struct state_history **rows,
+		       size_t *n, struct dkr_error *e)
+{
+	return list_by_key(st, SQL_HISTORY_LIST, key_id, sizeof(**rows), history_row,
+			   "listing a key's history", (void **)rows, n, e);
 }
 
 /* ---------------------------------------------------- nameserver answers */
@@ -1464,39 +1478,14 @@ static int row_to_ns_answer(struct state *st, sqlite3_stmt *s, struct state_ns_a
 	return column_copy(st, s, 4, a->detail, sizeof(a->detail), e);
 }
 
+static int ns_answer_row(struct state *st, sqlite3_stmt *s, void *out, struct dkr_error *e)
+{
+	return row_to_ns_answer(st, s, out, e);
+}
+
 int state_ns_answers_list(struct state *st, int64_t key_id, struct state_ns_answer **rows,
 			  size_t *n, struct dkr_error *e)
 {
-	sqlite3_stmt *s = NULL;
-	struct state_ns_answer *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int ret, rc;
-
-	ret = stmt_get(st, SQL_NS_LIST, &s, e);
-	if (ret != DKR_OK)
-		goto out;
-
-	if (sqlite3_bind_int64(s, 1, key_id) != SQLITE_OK) {
-		ret = db_fail(st, e, "binding a key id");
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((ret = vec_grow((void **)&v, cnt, &cap, sizeof(*v), e)) != DKR_OK ||
-		    (ret = row_to_ns_answer(st, s, &v[cnt], e)) != DKR_OK)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE)
-		ret = db_fail(st, e, "listing nameserver answers");
-
-out:
-	stmt_put(st, SQL_NS_LIST, s);
-	if (ret != DKR_OK) {
-		free(v);
-		v = NULL;
-		cnt = 0;
-	}
-	*rows = v;
-	*n = cnt;
-	return ret;
+	return list_by_key(st, SQL_NS_LIST, key_id, sizeof(**rows), ns_answer_row,
+			   "listing nameserver answers", (void **)rows, n, e);
 }
