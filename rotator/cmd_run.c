@@ -17,11 +17,8 @@
 #include "cmd.h"
 
 struct run_ctx {
-	struct conf *conf;
-	struct state *st;
+	struct cmd_ctx cmd;
 	struct engine en;
-	struct conf_domain **domains;
-	size_t n_domains;
 	bool engine_ready;
 };
 
@@ -31,19 +28,13 @@ static int run_open(const char *conf_path, char **names, int n_names, struct run
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	rc = cmd_load_conf(conf_path, &c->conf);
+	rc = cmd_open(conf_path, names, n_names, true, &c->cmd);
 	if (rc != EXIT_OK)
 		return rc;
-	rc = cmd_pick_domains(c->conf, names, n_names, &c->domains, &c->n_domains);
-	if (rc != EXIT_OK)
-		return rc;
-	rc = cmd_open_state(c->conf, true, &c->st);
-	if (rc != EXIT_OK)
-		return rc;
-	engine_init(&c->en, c->conf, c->st, &e);
+	engine_init(&c->en, c->cmd.conf, c->cmd.st, &e);
 	c->engine_ready = true;
 
-	if (engine_reconcile(&c->en, c->domains, c->n_domains, &e) != DKR_OK) {
+	if (engine_reconcile(&c->en, c->cmd.domains, c->cmd.n_domains, &e) != DKR_OK) {
 		fprintf(stderr, "dkimrot: %s\n", e.msg);
 		return EXIT_FAIL;
 	}
@@ -54,11 +45,7 @@ static void run_close(struct run_ctx *c)
 {
 	if (c->engine_ready)
 		engine_fini(&c->en);
-	if (c->st != NULL)
-		state_close(c->st);
-	free(c->domains);
-	if (c->conf != NULL)
-		conf_free(c->conf);
+	cmd_close(&c->cmd);
 }
 
 /* The key a rotation started at `since` is driving: the newest of the domain. */
@@ -139,13 +126,13 @@ static bool rotate_done(struct run_ctx *c, const int64_t *first_ids, int64_t sta
 
 	*late = false;
 	*failed = false;
-	for (size_t i = 0; i < c->n_domains; i++) {
-		const struct conf_domain *d = c->domains[i];
+	for (size_t i = 0; i < c->cmd.n_domains; i++) {
+		const struct conf_domain *d = c->cmd.domains[i];
 		struct state_key k;
 		enum key_state want = o->no_wait ? KS_PUBLISHED : KS_ACTIVE;
 		int64_t limit = o->timeout > 0 ? o->timeout : d->policy.propagation_timeout;
 
-		if (!newest_key(c->st, d->domain, &k) || k.id < first_ids[i]) {
+		if (!newest_key(c->cmd.st, d->domain, &k) || k.id < first_ids[i]) {
 			log_key(LOG_LVL_ERR, d->domain, NULL, "no new key was created");
 			*failed = true;
 			continue;
@@ -199,18 +186,18 @@ int cmd_rotate(int argc, char **argv, const char *conf_path)
 	install_signals(&c.en);
 
 	/* Remember each domain's newest key: the rotation's key comes after it. */
-	first_ids = xcalloc(c.n_domains + 1, sizeof(*first_ids));
-	for (size_t i = 0; i < c.n_domains; i++) {
+	first_ids = xcalloc(c.cmd.n_domains + 1, sizeof(*first_ids));
+	for (size_t i = 0; i < c.cmd.n_domains; i++) {
 		struct state_key k;
 
 		/* A key already on its way is the one this rotation drives. */
-		if (!newest_key(c.st, c.domains[i]->domain, &k))
+		if (!newest_key(c.cmd.st, c.cmd.domains[i]->domain, &k))
 			first_ids[i] = 1;
 		else
 			first_ids[i] = k.state <= KS_VISIBLE ? k.id : k.id + 1;
 	}
 
-	if (engine_run_due(&c.en, c.domains, c.n_domains, true, &next, &e) != DKR_OK) {
+	if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, true, &next, &e) != DKR_OK) {
 		fprintf(stderr, "dkimrot: %s\n", e.msg);
 		rc = EXIT_FAIL;
 		goto out;
@@ -231,7 +218,7 @@ int cmd_rotate(int argc, char **argv, const char *conf_path)
 		}
 		sleep_until(next != 0 ? next : clock_now() + c.en.poll_interval,
 			    c.en.poll_interval);
-		if (engine_run_due(&c.en, c.domains, c.n_domains, false, &next, &e) != DKR_OK) {
+		if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, false, &next, &e) != DKR_OK) {
 			fprintf(stderr, "dkimrot: %s\n", e.msg);
 			rc = EXIT_FAIL;
 			break;
@@ -259,7 +246,7 @@ static void daemon_reload(struct run_ctx *c, const char *conf_path)
 			"before (run 'dkimrot check' to see every problem)", conf_path);
 		return;
 	}
-	if (strcmp(fresh->state_db, c->conf->state_db) != 0) {
+	if (strcmp(fresh->state_db, c->cmd.conf->state_db) != 0) {
 		log_msg(LOG_LVL_ERR, "state_db cannot change while the daemon runs: keeping "
 			"the configuration loaded before; restart the daemon instead");
 		conf_free(fresh);
@@ -268,12 +255,12 @@ static void daemon_reload(struct run_ctx *c, const char *conf_path)
 	cmd_pick_domains(fresh, NULL, 0, &domains, &n);
 
 	engine_fini(&c->en);
-	conf_free(c->conf);
-	free(c->domains);
-	c->conf = fresh;
-	c->domains = domains;
-	c->n_domains = n;
-	engine_init(&c->en, c->conf, c->st, &e);
+	conf_free(c->cmd.conf);
+	free(c->cmd.domains);
+	c->cmd.conf = fresh;
+	c->cmd.domains = domains;
+	c->cmd.n_domains = n;
+	engine_init(&c->en, c->cmd.conf, c->cmd.st, &e);
 	log_msg(LOG_LVL_NOTICE, "configuration %s reloaded: %zu domains", conf_path, n);
 }
 
@@ -313,8 +300,8 @@ int cmd_daemon(int argc, char **argv, const char *conf_path)
 		log_init("dkimrot", true, LOG_LVL_INFO);
 	}
 	install_signals(&c.en);
-	log_msg(LOG_LVL_NOTICE, "daemon started: %zu domains, state %s", c.n_domains,
-		c.conf->state_db);
+	log_msg(LOG_LVL_NOTICE, "daemon started: %zu domains, state %s", c.cmd.n_domains,
+		c.cmd.conf->state_db);
 
 	while (!got_term) {
 		int64_t next = 0;
@@ -324,7 +311,7 @@ int cmd_daemon(int argc, char **argv, const char *conf_path)
 			daemon_reload(&c, conf_path);
 		}
 
-		if (engine_run_due(&c.en, c.domains, c.n_domains, false, &next, &e) != DKR_OK)
+		if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, false, &next, &e) != DKR_OK)
 			log_msg(LOG_LVL_WARNING, "%s (will try again)", e.msg);
 
 		/* Sleep until the next due event; no fixed polling. */

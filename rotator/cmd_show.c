@@ -32,15 +32,8 @@ static void json_print(json_t *doc)
 	json_decref(doc);
 }
 
-struct show_ctx {
-	struct conf *conf;
-	struct state *st;
-	struct conf_domain **domains;
-	size_t n_domains;
-};
-
 /* One domain's keys at a time: a hundred thousand domains fit in memory. */
-static struct state_key *domain_keys(const struct show_ctx *c, const char *domain,
+static struct state_key *domain_keys(const struct cmd_ctx *c, const char *domain,
 				     size_t *n)
 {
 	struct state_key *keys = NULL;
@@ -52,29 +45,6 @@ static struct state_key *domain_keys(const struct show_ctx *c, const char *domai
 		*n = 0;
 	}
 	return keys;
-}
-
-static int show_open(const char *conf_path, char **names, int n_names, struct show_ctx *c)
-{
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	rc = cmd_load_conf(conf_path, &c->conf);
-	if (rc != EXIT_OK)
-		return rc;
-	rc = cmd_pick_domains(c->conf, names, n_names, &c->domains, &c->n_domains);
-	if (rc != EXIT_OK)
-		return rc;
-	return cmd_open_state(c->conf, false, &c->st);
-}
-
-static void show_close(struct show_ctx *c)
-{
-	if (c->st != NULL)
-		state_close(c->st);
-	free(c->domains);
-	if (c->conf != NULL)
-		conf_free(c->conf);
 }
 
 /* ------------------------------------------------------------------ plan */
@@ -130,7 +100,7 @@ int cmd_plan(int argc, char **argv, const char *conf_path)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct show_ctx c;
+	struct cmd_ctx c;
 	struct plan p = { 0 };
 	struct dkr_error e = { 0 };
 	int64_t now = clock_now(), until = 0;
@@ -150,7 +120,7 @@ int cmd_plan(int argc, char **argv, const char *conf_path)
 		}
 	}
 
-	rc = show_open(conf_path, argv + optind, argc - optind, &c);
+	rc = cmd_open(conf_path, argv + optind, argc - optind, false, &c);
 	if (rc != EXIT_OK)
 		goto out;
 
@@ -174,7 +144,7 @@ int cmd_plan(int argc, char **argv, const char *conf_path)
 
 out:
 	plan_free(&p);
-	show_close(&c);
+	cmd_close(&c);
 	return rc;
 }
 
@@ -235,7 +205,7 @@ static void live_free(struct live_check *lc)
 	free(lc->ns);
 }
 
-static json_t *key_json(const struct show_ctx *c, const struct state_key *k,
+static json_t *key_json(const struct cmd_ctx *c, const struct state_key *k,
 			const struct plan *p, const struct live_check *lc)
 {
 	json_t *o = json_object(), *at = json_object(), *ns = json_array();
@@ -328,7 +298,7 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 		{ "dns", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct show_ctx c;
+	struct cmd_ctx c;
 	struct plan p = { 0 };
 	int64_t now = clock_now();
 	bool json = false, dns = false;
@@ -344,7 +314,7 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 			return EXIT_USAGE;
 	}
 
-	rc = show_open(conf_path, argv + optind, argc - optind, &c);
+	rc = cmd_open(conf_path, argv + optind, argc - optind, false, &c);
 	if (rc != EXIT_OK)
 		goto out;
 
@@ -408,6 +378,6 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 
 out:
 	plan_free(&p);
-	show_close(&c);
+	cmd_close(&c);
 	return rc;
 }

@@ -81,6 +81,31 @@ int cmd_open_state(const struct conf *conf, bool writer, struct state **st)
 	return EXIT_OK;
 }
 
+int cmd_open(const char *conf_path, char **names, int n_names, bool writer,
+	     struct cmd_ctx *c)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = cmd_load_conf(conf_path, &c->conf);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = cmd_pick_domains(c->conf, names, n_names, &c->domains, &c->n_domains);
+	if (rc != EXIT_OK)
+		return rc;
+	return cmd_open_state(c->conf, writer, &c->st);
+}
+
+void cmd_close(struct cmd_ctx *c)
+{
+	if (c->st != NULL)
+		state_close(c->st);
+	free(c->domains);
+	if (c->conf != NULL)
+		conf_free(c->conf);
+	memset(c, 0, sizeof(*c));
+}
+
 int cmd_parse_duration_opt(const char *opt, const char *text, int64_t *out)
 {
 	struct dkr_error e = { 0 };
