@@ -125,6 +125,9 @@ bool name_in_zone(const char *name, const char *zone);
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		      gid_t gid, struct dkr_error *e);
 
+/* write() until all of `len` is written (or -1 with errno); EINTR retried. */
+int fd_write_full(int fd, const void *data, size_t len);
+
 /* Read a whole file (bounded by `max`); the result is NUL-terminated. */
 int file_read_all(const char *path, size_t max, char **out, size_t *len,
 		  struct dkr_error *e);

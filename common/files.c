@@ -38,7 +38,7 @@ int dir_fsync(const char *dir, struct dkr_error *e)
 	return rc;
 }
 
-static int write_full(int fd, const void *data, size_t len)
+int fd_write_full(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -82,7 +82,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		goto out;
 	}
 
-	if (write_full(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (fd_write_full(fd, data, len) != 0 || fsync(fd) != 0) {
 		rc = dkr_fail(e, DKR_EIO, "cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}

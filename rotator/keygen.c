@@ -111,21 +111,6 @@ static int key_record(EVP_PKEY *pkey, enum key_alg alg, char *record, size_t rec
 	return rc;
 }
 
-static int write_full(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int refuse_existing(const char *path, struct dkr_error *e)
 {
 	return dkr_fail(e, DKR_EIO, "key file %s already exists: dkimrot never overwrites a "
@@ -198,7 +183,7 @@ static int key_file_write(const char *path, const char *data, size_t len, gid_t 
 		goto out;
 	}
 
-	if (write_full(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (fd_write_full(fd, data, len) != 0 || fsync(fd) != 0) {
 		rc = dkr_fail(e, DKR_EIO, "cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}
