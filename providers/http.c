@@ -552,40 +552,15 @@ int txt_quote(const char *record, char **out, struct dkr_error *e)
 	return DKR_OK;
 }
 
-bool provider_name_ok(const char *name)
-{
-	size_t len, label = 0;
-	const char *p;
-
-	if (name == NULL)
-		return false;
-	len = strlen(name);
-	if (len == 0 || len > DKR_NAME_MAX)
-		return false;
-	for (p = name; *p != '\0'; p++) {
-		if (*p == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-			return false;
-		if (++label > DKR_LABEL_MAX)
-			return false;
-	}
-	return label > 0;
-}
-
 int provider_rr_check(const struct conf_dns *conf, const struct provider_rr *rr,
 		      bool need_record, struct dkr_error *e)
 {
 	size_t i, len;
 
-	if (!provider_name_ok(rr->zone))
+	if (!name_is_hostname(rr->zone))
 		return dkr_fail(e, DKR_EINVAL, PROVIDER_FMT ": \"%.300s\" is not a valid zone name",
 				PROVIDER_ARGS(conf), rr->zone != NULL ? rr->zone : "");
-	if (!provider_name_ok(rr->name))
+	if (!name_is_hostname(rr->name))
 		return dkr_fail(e, DKR_EINVAL, PROVIDER_FMT ": \"%.300s\" is not a valid DNS name",
 				PROVIDER_ARGS(conf), rr->name != NULL ? rr->name : "");
 	if (!name_in_zone(rr->name, rr->zone))

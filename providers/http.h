@@ -112,7 +112,6 @@ int txt_quote(const char *record, char **out, struct dkr_error *e);
  */
 int provider_rr_check(const struct conf_dns *conf, const struct provider_rr *rr,
 		      bool need_record, struct dkr_error *e);
-bool provider_name_ok(const char *name);
 
 /* "powerdns \"pdns\"": how every message names the backend. */
 #define PROVIDER_FMT "%s \"%s\""

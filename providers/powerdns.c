@@ -394,7 +394,7 @@ static int pdns_find_zone(struct provider *p, const char *name, char *zone, size
 	bool found;
 	int rc;
 
-	if (!provider_name_ok(name))
+	if (!name_is_hostname(name))
 		return dkr_fail(e, DKR_EINVAL, PROVIDER_FMT ": \"%.300s\" is not a valid DNS name",
 				PROVIDER_ARGS(p->conf), name);
 

@@ -1192,12 +1192,19 @@ Test(providers, quotes_a_record_in_strings_of_at_most_255_bytes)
 
 Test(providers, accepts_selector_names_and_refuses_what_is_not_a_name)
 {
-	cr_assert(provider_name_ok("k20270301._domainkey.example.com"));
-	cr_assert(provider_name_ok("example.com"));
-	cr_assert_not(provider_name_ok("example.com."));
-	cr_assert_not(provider_name_ok("a..b"));
-	cr_assert_not(provider_name_ok(".a"));
-	cr_assert_not(provider_name_ok("a/b.example.com"));
-	cr_assert_not(provider_name_ok("a b.example.com"));
-	cr_assert_not(provider_name_ok(""));
+	static const char *const bad[] = { "example.com.", "a..b", ".a", "a/b.example.com",
+					   "a b.example.com", "" };
+	struct conf_dns d = { .name = "pdns", .type = DNS_POWERDNS };
+	struct provider_rr rr = rr_of("example.com", "k20270301._domainkey.example.com", record);
+	struct dkr_error e = { 0 };
+	char want[512];
+
+	cr_assert_eq(provider_rr_check(&d, &rr, true, &e), DKR_OK, "%s", e.msg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rr.name = bad[i];
+		cr_assert_eq(provider_rr_check(&d, &rr, true, &e), DKR_EINVAL, "%s", bad[i]);
+		snprintf(want, sizeof(want), "powerdns \"pdns\": \"%s\" is not a valid DNS name",
+			 bad[i]);
+		cr_assert_str_eq(e.msg, want);
+	}
 }
