@@ -18,7 +18,6 @@ enum provider_caps {
 	PROVIDER_CAN_READ = 1 << 0,	 /* read() tells what is published now */
 	PROVIDER_FINDS_ZONE = 1 << 1,	 /* find_zone() works without NS lookups */
 	PROVIDER_NOTIFIES = 1 << 2,	 /* secondaries are told after a change */
-	PROVIDER_CAN_NAMESERVERS = 1 << 3, /* nameservers() lists the zone's NS */
 };
 
 /* One TXT RRset at one selector name. */

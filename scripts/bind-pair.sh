@@ -12,7 +12,9 @@
 # 127.0.0.1 (the ports are configured, never taken from NS), a few other
 # names, and a foreign DKIM record at legacy._domainkey.ZONE.  When
 # DIR/ZONE.extra exists it is appended to the zone file (the benchmark puts
-# thousands of records there).
+# thousands of records there).  When DIR/ZONE.policy exists its lines are
+# added to the zone's update-policy (a test with a domain below the apex
+# grants "subdomain _domainkey.SUB.ZONE TXT" there).
 #
 # TSIG: key "dkimrot" (hmac-sha256, secret in DIR/tsig.secret) may change
 # only TXT records at or below _domainkey.ZONE; any other name is REFUSED by
@@ -146,6 +148,7 @@ zone "$z" {
 		grant dkimrot-sha512 subdomain _domainkey.$z TXT;
 		grant dkimrot-sha1 subdomain _domainkey.$z TXT;
 		grant dkimrot-md5 subdomain _domainkey.$z TXT;
+$(cat "$DIR/$z.policy" 2>/dev/null || true)
 	};
 };
 EOF
