@@ -91,13 +91,20 @@ int plan_selector_pick(const struct conf_domain *d, const struct state_key *keys
 			d->domain, d->policy.selector);
 }
 
-/* The key that signs now: the newest active one. */
-static const struct state_key *signing_key(const struct state_key *keys, size_t n)
+/* Is `k` one of `d`'s keys?  A key without a domain is taken as the domain's. */
+static bool key_of(const struct conf_domain *d, const struct state_key *k)
+{
+	return k->domain[0] == '\0' || strcmp(k->domain, d->domain) == 0;
+}
+
+/* The key that signs now for `d`: its newest active one. */
+static const struct state_key *signing_key(const struct conf_domain *d,
+					   const struct state_key *keys, size_t n)
 {
 	const struct state_key *best = NULL;
 
 	for (size_t i = 0; i < n; i++) {
-		if (keys[i].state != KS_ACTIVE)
+		if (keys[i].state != KS_ACTIVE || !key_of(d, &keys[i]))
 			continue;
 		if (best == NULL || keys[i].at[KS_ACTIVE] > best->at[KS_ACTIVE] ||
 		    (keys[i].at[KS_ACTIVE] == best->at[KS_ACTIVE] && keys[i].id > best->id))
@@ -170,14 +177,14 @@ static void plan_key(const struct conf_domain *d, const struct state_key *k,
 void plan_domain(const struct conf_domain *d, const struct state_key *keys, size_t n,
 		 int64_t now, bool force, struct plan *out)
 {
-	const struct state_key *signer = signing_key(keys, n);
+	const struct state_key *signer = signing_key(d, keys, n);
 	bool pending = false;
 	int64_t neg_ttl = 0;
 	struct plan_action *a;
 	char buf[32];
 
 	for (size_t i = 0; i < n; i++) {
-		if (keys[i].domain[0] != '\0' && strcmp(keys[i].domain, d->domain) != 0)
+		if (!key_of(d, &keys[i]))
 			continue;
 		if (keys[i].state <= KS_VISIBLE)
 			pending = true;
