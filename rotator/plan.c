@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rotator.h"
 
@@ -70,7 +71,10 @@ int plan_selector_pick(const struct conf_domain *d, const struct state_key *keys
 	if (rc != DKR_OK)
 		return rc;
 
-	/* A selector is never reused (invariant 4): add "-2", "-3", ... */
+	/*
+	 * A selector is never reused (invariant 4): add "-2", "-3", ...  DNS
+	 * names ignore case, so "K1" would reuse the name of an old "k1".
+	 */
 	for (int i = 1; i < 1000; i++) {
 		bool used = false;
 		int w;
@@ -83,7 +87,7 @@ int plan_selector_pick(const struct conf_domain *d, const struct state_key *keys
 			break;
 
 		for (size_t j = 0; j < n && !used; j++)
-			used = strcmp(keys[j].selector, out) == 0;
+			used = strcasecmp(keys[j].selector, out) == 0;
 		if (!used)
 			return DKR_OK;
 	}
