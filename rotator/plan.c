@@ -298,6 +298,14 @@ static void simulate_apply(const struct conf_domain *d, const struct plan_action
 			}
 }
 
+static bool plan_has_create(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == ACT_CREATE)
+			return true;
+	return false;
+}
+
 void plan_simulate(const struct conf_domain *d, const struct state_key *keys, size_t n,
 		   int64_t now, int64_t until, bool force, struct plan *out)
 {
@@ -315,10 +323,18 @@ void plan_simulate(const struct conf_domain *d, const struct state_key *keys, si
 		struct plan p = { 0 };
 		struct plan_action *first = NULL;
 
-		plan_domain(d, sim, sim_n, t, force && step == 0, &p);
+		plan_domain(d, sim, sim_n, t, force, &p);
 		for (size_t i = 0; i < p.n; i++)
 			if (first == NULL || p.v[i].due < first->due)
 				first = &p.v[i];
+
+		/*
+		 * A forced rotation stands until its key exists, even behind
+		 * overdue steps of older keys; a key already on its way (no
+		 * creation planned) is that rotation's key.
+		 */
+		if (force && !plan_has_create(&p))
+			force = false;
 
 		if (first == NULL || first->due > until) {
 			plan_free(&p);
@@ -328,6 +344,8 @@ void plan_simulate(const struct conf_domain *d, const struct state_key *keys, si
 		if (first->due > t)
 			t = first->due;
 		simulate_apply(d, first, &sim, &sim_n, t);
+		if (first->kind == ACT_CREATE)
+			force = false;
 		plan_push(out, first->kind, t, d, NULL);
 		out->v[out->n - 1] = *first;
 		out->v[out->n - 1].due = t;
