@@ -787,6 +787,28 @@ Test(plan_sim, a_forced_rotation_starts_now_even_behind_overdue_steps)
 	plan_free(&p);
 }
 
+Test(plan_sim, a_forced_rotation_with_a_key_on_its_way_creates_no_other)
+{
+	struct conf_domain d;
+	struct state_key k[2] = {
+		key_make(1, "k20270201", KS_ACTIVE, NOW - 30 * DAY, HOUR),
+		key_make(2, "k20270228", KS_PUBLISHED, NOW - MIN, MIN),
+	};
+	struct plan p = { 0 };
+	struct sim_key keys[SIM_KEYS_MAX];
+
+	domain_init(&d);
+	k[1].activate_after = NOW - MIN;
+	plan_simulate(&d, k, 2, NOW, NOW + 30 * DAY, true, &p);
+	sim_check(&d, &p, keys, 0);
+
+	/* The pending key is the rotation; the next one follows the schedule. */
+	cr_assert_eq(only(&p, ACT_ACTIVATE)->due, NOW + 300);
+	cr_assert_str_eq(only(&p, ACT_ACTIVATE)->selector, "k20270228");
+	cr_assert_eq(count(&p, ACT_CREATE), 0);
+	plan_free(&p);
+}
+
 Test(plan_sim, stops_at_the_horizon_and_changes_no_key)
 {
 	struct conf_domain d;
