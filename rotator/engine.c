@@ -33,6 +33,7 @@ struct job {
 	struct state_key key;
 	struct dnsu_query q;
 	bool in_check;
+	bool moved;		/* its key went one state further (or was created) */
 };
 
 int engine_init(struct engine *en, struct conf *conf, struct state *st, struct dkr_error *e)
@@ -537,6 +538,8 @@ static void finish_checked(struct engine *en, struct job *j, const struct ns_set
 	}
 	if (rc != DKR_OK)
 		step_failed(en, k, &e);
+	else
+		j->moved = true;
 }
 
 /* Ask every nameserver about every checking job of this round at once. */
@@ -608,6 +611,7 @@ static void run_job(struct engine *en, struct job *j, struct ns_set *sets, char 
 				"cannot create the next key: %s (retrying in %ds)", e.msg,
 				RETRY_BASE * 6);
 		}
+		j->moved = rc == DKR_OK;
 		return;
 	case ACT_PUBLISH:
 		rc = step_publish(en, d, &j->key, &e);
@@ -649,9 +653,14 @@ static void run_job(struct engine *en, struct job *j, struct ns_set *sets, char 
 
 	if (rc != DKR_OK)
 		step_failed(en, &j->key, &e);
+	else
+		j->moved = true;
 }
 
-/* One round: plan every domain, run what is due.  Returns how many ran. */
+/*
+ * One round: plan every domain, run what is due.  Returns how many keys
+ * moved on; a step that only waited or failed does not count.
+ */
 static size_t run_round(struct engine *en, struct conf_domain **domains, size_t n_domains,
 			bool force, int64_t *next, struct dkr_error *e)
 {
@@ -659,7 +668,7 @@ static size_t run_round(struct engine *en, struct conf_domain **domains, size_t 
 	struct job *jobs = NULL;
 	struct ns_set *sets = NULL;
 	char (*names)[DKR_NAME_MAX + 1] = NULL;
-	size_t n_jobs = 0, cap = 0;
+	size_t n_jobs = 0, cap = 0, moved = 0;
 	int64_t now = clock_now();
 
 	/*
@@ -711,13 +720,15 @@ static size_t run_round(struct engine *en, struct conf_domain **domains, size_t 
 
 	for (size_t i = 0; i < en->conf->n_domains; i++)
 		free(sets[i].ns);
+	for (size_t i = 0; i < n_jobs; i++)
+		moved += jobs[i].moved;
 
 out:
 	free(sets);
 	free(names);
 	free(jobs);
 	plan_free(&p);
-	return n_jobs;
+	return moved;
 }
 
 int engine_run_due(struct engine *en, struct conf_domain **domains, size_t n_domains,
@@ -727,15 +738,18 @@ int engine_run_due(struct engine *en, struct conf_domain **domains, size_t n_dom
 
 	/*
 	 * A step often makes the next one due at once (created -> publish), so
-	 * plan again until nothing is due now; a waiting step sets its own
-	 * retry time, which ends the loop.
+	 * plan again while keys move on.  A round where every step only waited
+	 * or failed ends the loop: a check that took longer than the poll
+	 * interval (a server not answering) would otherwise be due again at
+	 * once, and the caller (rotate's deadline, the daemon's SIGHUP) would
+	 * not get control back for MAX_ROUNDS checks.
 	 */
 	for (int round = 0; round < MAX_ROUNDS && !en->stop; round++) {
-		size_t ran = run_round(en, domains, n_domains, force && round == 0, next, &err);
+		size_t moved = run_round(en, domains, n_domains, force && round == 0, next, &err);
 
 		if (err.code != DKR_OK)
 			return dkr_fail(e, err.code, "%s", err.msg);
-		if (ran == 0)
+		if (moved == 0)
 			break;
 		*next = clock_now();
 	}
