@@ -190,11 +190,20 @@ int cmd_rotate(int argc, char **argv, const char *conf_path)
 	for (size_t i = 0; i < c.cmd.n_domains; i++) {
 		struct state_key k;
 
-		/* A key already on its way is the one this rotation drives. */
-		if (!newest_key(c.cmd.st, c.cmd.domains[i]->domain, &k))
+		/* A key already on its way is the one this rotation drives, now. */
+		if (!newest_key(c.cmd.st, c.cmd.domains[i]->domain, &k)) {
 			first_ids[i] = 1;
-		else
-			first_ids[i] = k.state <= KS_VISIBLE ? k.id : k.id + 1;
+		} else if (k.state <= KS_VISIBLE) {
+			first_ids[i] = k.id;
+			if (k.activate_after > start &&
+			    state_key_set_activate_after(c.cmd.st, k.id, start, &e) != DKR_OK) {
+				fprintf(stderr, "dkimrot: %s\n", e.msg);
+				rc = EXIT_FAIL;
+				goto out;
+			}
+		} else {
+			first_ids[i] = k.id + 1;
+		}
 	}
 
 	if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, true, &next, &e) != DKR_OK) {

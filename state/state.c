@@ -133,6 +133,7 @@ enum stmt_id {
 	SQL_RETRY_SET,
 	SQL_DNS_SET,
 	SQL_RECORD_SET,
+	SQL_ACTIVATE_AFTER_SET,
 	SQL_NS_PUT,
 	SQL_NS_LIST,
 	SQL_USER_VERSION,
@@ -175,6 +176,7 @@ static const char *const sql_text[SQL_MOVE_FIRST] = {
 		"UPDATE keys SET attempts = ?2, next_try = ?3, last_error = ?4 WHERE id = ?1",
 	[SQL_DNS_SET] = "UPDATE keys SET zone = ?2, neg_ttl = ?3 WHERE id = ?1",
 	[SQL_RECORD_SET] = "UPDATE keys SET record = ?2 WHERE id = ?1",
+	[SQL_ACTIVATE_AFTER_SET] = "UPDATE keys SET activate_after = ?2 WHERE id = ?1",
 	[SQL_NS_PUT] =
 		"INSERT INTO ns_answers (key_id, server, at, ok, detail)"
 		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key_id, server) DO UPDATE"
@@ -1177,6 +1179,25 @@ int state_key_update_dns(struct state *st, int64_t id, const char *zone, int64_t
 		ret = key_update_step(st, s, id, "updating a key's zone", e);
 
 	stmt_put(st, SQL_DNS_SET, s);
+	return ret;
+}
+
+int state_key_set_activate_after(struct state *st, int64_t id, int64_t when,
+				 struct dkr_error *e)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	if ((ret = need_writer(st, "move a key's switch time", e)) != DKR_OK ||
+	    (ret = stmt_get(st, SQL_ACTIVATE_AFTER_SET, &s, e)) != DKR_OK)
+		return ret;
+
+	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK || sqlite3_bind_int64(s, 2, when) != SQLITE_OK)
+		ret = db_fail(st, e, "binding a switch time");
+	else
+		ret = key_update_step(st, s, id, "moving a key's switch time", e);
+
+	stmt_put(st, SQL_ACTIVATE_AFTER_SET, s);
 	return ret;
 }
 

@@ -99,6 +99,10 @@ int state_key_set_retry(struct state *st, int64_t id, int attempts, int64_t next
 int state_key_update_dns(struct state *st, int64_t id, const char *zone, int64_t neg_ttl,
 			 struct dkr_error *e);
 
+/* Move the earliest switch time of a pending key (`rotate`: now). */
+int state_key_set_activate_after(struct state *st, int64_t id, int64_t when,
+				 struct dkr_error *e);
+
 /* Store the DKIM record once the key file exists (it is empty at insert). */
 int state_key_set_record(struct state *st, int64_t id, const char *record,
 			 struct dkr_error *e);

@@ -572,6 +572,20 @@ Test(state, zone_and_record_are_filled_in_after_creation)
 	state_close(st);
 }
 
+Test(state, a_pending_key_switch_time_can_be_moved_for_a_rotation_now)
+{
+	struct state *st = writer_open();
+	struct state_key k;
+	struct dkr_error e = { 0 };
+	int64_t id = key_add(st, "example.com", "k1", 100);
+
+	cr_assert_eq(state_key_set_activate_after(st, id, 5000, &e), DKR_OK, "%s", e.msg);
+	cr_assert_eq(state_key_get(st, id, &k, &e), DKR_OK);
+	cr_assert_eq(k.activate_after, 5000);
+	cr_assert_eq(state_key_set_activate_after(st, id + 1, 1, &e), DKR_ENOTFOUND);
+	state_close(st);
+}
+
 /* ------------------------------------------------------------- listing */
 
 struct visit {
