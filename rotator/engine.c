@@ -659,10 +659,11 @@ static void run_job(struct engine *en, struct job *j, struct ns_set *sets, char 
 
 /*
  * One round: plan every domain, run what is due.  Returns how many keys
- * moved on; a step that only waited or failed does not count.
+ * moved on (*ran: how many steps ran); a step that only waited or failed
+ * does not count.
  */
 static size_t run_round(struct engine *en, struct conf_domain **domains, size_t n_domains,
-			bool force, int64_t *next, struct dkr_error *e)
+			bool force, int64_t *next, size_t *ran, struct dkr_error *e)
 {
 	struct plan p = { 0 };
 	struct job *jobs = NULL;
@@ -676,6 +677,7 @@ static size_t run_round(struct engine *en, struct conf_domain **domains, size_t 
 	 * of this round, not the number of keys ever made.
 	 */
 	*next = 0;
+	*ran = 0;
 	for (size_t i = 0; i < n_domains; i++) {
 		struct state_key *keys = NULL;
 		size_t n_keys = 0;
@@ -722,6 +724,7 @@ static size_t run_round(struct engine *en, struct conf_domain **domains, size_t 
 		free(sets[i].ns);
 	for (size_t i = 0; i < n_jobs; i++)
 		moved += jobs[i].moved;
+	*ran = n_jobs;
 
 out:
 	free(sets);
@@ -745,12 +748,20 @@ int engine_run_due(struct engine *en, struct conf_domain **domains, size_t n_dom
 	 * not get control back for MAX_ROUNDS checks.
 	 */
 	for (int round = 0; round < MAX_ROUNDS && !en->stop; round++) {
-		size_t moved = run_round(en, domains, n_domains, force && round == 0, next, &err);
+		size_t ran = 0;
+		size_t moved = run_round(en, domains, n_domains, force && round == 0, next, &ran,
+					 &err);
 
 		if (err.code != DKR_OK)
 			return dkr_fail(e, err.code, "%s", err.msg);
-		if (moved == 0)
+		if (moved == 0) {
+			/* A step that waited is due again within a poll interval. */
+			int64_t soon = clock_now() + en->poll_interval;
+
+			if (ran > 0 && (*next == 0 || soon < *next))
+				*next = soon;
 			break;
+		}
 		*next = clock_now();
 	}
 	return DKR_OK;
