@@ -289,12 +289,13 @@ static void simulate_apply(const struct conf_domain *d, const struct plan_action
 	k->at[k->state] = t;
 	k->next_try = 0;
 
-	/*
-	 * The old signer is not retired here: the next plan_domain() sees it
-	 * active beside a newer signer and plans ACT_RETIRE at the same time,
-	 * so the dry run lists the retirement the engine stores as its own
-	 * transition.
-	 */
+	/* The switch retires the old signer at the same moment. */
+	if (a->kind == ACT_ACTIVATE)
+		for (size_t i = 0; i < *n; i++)
+			if (&(*keys)[i] != k && (*keys)[i].state == KS_ACTIVE) {
+				(*keys)[i].state = KS_RETIRED;
+				(*keys)[i].at[KS_RETIRED] = t;
+			}
 }
 
 static bool plan_has_create(const struct plan *p)
