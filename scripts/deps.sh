@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev libldns-dev libconfig-dev libsqlite3-dev
 libcurl4-openssl-dev libjansson-dev libcriterion-dev
 bind9 bind9-utils bind9-dnsutils ldnsutils pdns-server pdns-backend-sqlite3
-python3 python3-dkim sqlite3 openssl iproute2 procps curl"
+python3 python3-dkim sqlite3 openssl iproute2 procps curl jq"
 
 missing=""
 for p in $PKGS; do
