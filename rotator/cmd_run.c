@@ -118,6 +118,17 @@ struct rotate_opts {
 	int64_t timeout;	/* 0: each domain's propagation_timeout */
 };
 
+/* Does the MTA sign `d` with `k` now? */
+static bool mta_signs(const struct conf_domain *d, const struct state_key *k)
+{
+	const struct mta_ops *mta = mta_ops_find(d->mta->type);
+	char current[STATE_SELECTOR_MAX] = "";
+
+	if (mta->current(d->mta, d->domain, current, sizeof(current), NULL) != DKR_OK)
+		return false;
+	return strcmp(current, k->selector) == 0;
+}
+
 /* Is every domain's new key where the rotation wants it?  Sets *late on timeout. */
 static bool rotate_done(struct run_ctx *c, const int64_t *first_ids, int64_t start,
 			const struct rotate_opts *o, bool *late, bool *failed)
@@ -137,8 +148,19 @@ static bool rotate_done(struct run_ctx *c, const int64_t *first_ids, int64_t sta
 			*failed = true;
 			continue;
 		}
-		if (k.state >= want)
+		if (k.state >= want) {
+			/*
+			 * "active" is stored before the MTA is switched; a switch
+			 * that failed is retried only by the next run's reconcile.
+			 */
+			if (k.state == KS_ACTIVE && want == KS_ACTIVE && !mta_signs(d, &k)) {
+				log_key(LOG_LVL_ERR, d->domain, k.selector,
+					"stored as active, but %s does not sign with it: %s",
+					d->mta->name, k.last_error);
+				*failed = true;
+			}
 			continue;
+		}
 		done = false;
 
 		/* Only the wait for nameservers can time out; errors keep retrying. */
@@ -214,17 +236,19 @@ int cmd_rotate(int argc, char **argv, const char *conf_path)
 
 	for (;;) {
 		bool late, failed;
+		bool done = rotate_done(&c, first_ids, start, &o, &late, &failed);
 
-		if (rotate_done(&c, first_ids, start, &o, &late, &failed))
-			break;
+		/* A domain that failed fails the run, even when the others are done. */
 		if (late) {
 			rc = EXIT_TIMEOUT;
 			break;
 		}
-		if (failed || got_term) {
+		if (failed || (!done && got_term)) {
 			rc = EXIT_FAIL;
 			break;
 		}
+		if (done)
+			break;
 		sleep_until(next != 0 ? next : clock_now() + c.en.poll_interval,
 			    c.en.poll_interval);
 		if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, false, &next, &e) != DKR_OK) {
