@@ -136,10 +136,16 @@ static int dkimrot_wait(pid_t pid, int limit, const char *log)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void rotate_ok(void)
+static int rotate_run(void)
 {
 	static const char *const args[] = { "rotate", NULL };
-	int rc = dkimrot_wait(dkimrot_spawn("rotate.log", args), ROTATE_LIMIT, "rotate.log");
+
+	return dkimrot_wait(dkimrot_spawn("rotate.log", args), ROTATE_LIMIT, "rotate.log");
+}
+
+static void rotate_ok(void)
+{
+	int rc = rotate_run();
 
 	cr_assert_eq(rc, EXIT_OK, "rotate exited %d; its log ends:\n%s", rc,
 		     log_tail("rotate.log"));
@@ -383,6 +389,38 @@ Test(powerdns_lifecycle, two_rotations_and_the_daemon_move_the_link_and_clear_th
 		 DOMAIN " 127.0.0.1:%d >%s/verify.log 2>&1", test_top_dir(), keys[1].key_path,
 		 keys[1].selector, PDNS_DNS_PORT, tmp);
 	cr_assert_eq(test_sh("%s", verify), 0, "dkim-verify failed:\n%s", log_tail("verify.log"));
+	free(keys);
+}
+
+Test(powerdns_lifecycle, a_switch_the_mta_cannot_make_fails_the_rotation)
+{
+	struct conf_server ns = { .host = "127.0.0.1", .port = PDNS_DNS_PORT };
+	struct state_key *keys = NULL;
+	char want[4200], sel[STATE_SELECTOR_MAX];
+	int rc;
+
+	/* The MTA's group cannot reach its keys: the switch fails after "active". */
+	cr_assert_eq(chmod(tmp, 0700), 0);
+	rc = rotate_run();
+	cr_assert_eq(rc, EXIT_FAIL, "rotate exited %d; its log ends:\n%s", rc,
+		     log_tail("rotate.log"));
+	snprintf(want, sizeof(want), "group 'daemon' lacks execute (search) permission on %s "
+		 "(mode 0700", tmp);
+	cr_assert_not_null(strstr(log_tail("rotate.log"), want), "log ends:\n%s",
+			   log_tail("rotate.log"));
+	cr_assert_eq(keys_read(&keys), 1);
+	cr_assert_eq(keys[0].state, KS_ACTIVE);
+	free(keys);
+
+	/* Once the operator mends it, the next run finishes the switch and rotates. */
+	cr_assert_eq(chmod(tmp, 0755), 0);
+	rotate_ok();
+	cr_assert_eq(keys_read(&keys), 2);
+	cr_assert_eq(keys[0].state, KS_RETIRED);
+	cr_assert_eq(keys[1].state, KS_ACTIVE);
+	link_selector(sel, sizeof(sel));
+	cr_assert_str_eq(sel, keys[1].selector);
+	cr_assert(served(&ns, 1, keys[1].selector, keys[1].record, DNSU_WANT_RECORD));
 	free(keys);
 }
 
