@@ -3,6 +3,7 @@
  * half written where the MTA will read it (never over an existing file),
  * the public half turned into the TXT record to publish.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -146,6 +147,50 @@ static int rename_noreplace(const char *tmp, const char *path, struct dkr_error 
 }
 
 /*
+ * Remove what earlier attempts at `path` left behind: "<path>.tmp.<pid>"
+ * of a process killed while writing it.  Its pid is not ours, so nothing
+ * else would ever remove it, and it may hold a private key.  Only one
+ * dkimrot writes keys at a time (the state database's writer lock).
+ */
+static int stale_temporaries_remove(const char *path, struct dkr_error *e)
+{
+	char copy[PATH_MAX], prefix[NAME_MAX + 8];
+	const char *base = strrchr(path, '/'), *dir;
+	struct dirent *de;
+	size_t plen;
+	DIR *d;
+	int rc = DKR_OK;
+
+	base = base != NULL ? base + 1 : path;
+	if (!str_copy(copy, sizeof(copy), path) ||
+	    (size_t)snprintf(prefix, sizeof(prefix), "%s.tmp.", base) >= sizeof(prefix))
+		return dkr_fail(e, DKR_EINVAL, "key file path too long: %s", path);
+	plen = strlen(prefix);
+
+	/* No directory: the create that follows says so. */
+	dir = dirname(copy);
+	d = opendir(dir);
+	if (d == NULL)
+		return DKR_OK;
+	while ((de = readdir(d)) != NULL) {
+		const char *pid = de->d_name + plen;
+
+		if (strncmp(de->d_name, prefix, plen) != 0 || *pid == '\0' ||
+		    strspn(pid, "0123456789") != strlen(pid))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT) {
+			rc = dkr_fail(e, DKR_EIO, "cannot remove %s/%s, left by an interrupted "
+				      "key write: %s", dir, de->d_name, strerror(errno));
+			break;
+		}
+		log_msg(LOG_LVL_NOTICE, "removed %s/%s, left by an interrupted key write", dir,
+			de->d_name);
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
  * Write a private key: a temporary created exclusively (never through a
  * link), group and mode set before any key byte is written, fsynced, moved
  * into place without replacing anything, and the directory fsynced.  On
@@ -163,9 +208,9 @@ static int key_file_write(const char *path, const char *data, size_t len, gid_t 
 	    sizeof(tmp) || !str_copy(dir, sizeof(dir), path))
 		return dkr_fail(e, DKR_EINVAL, "key file path too long: %s", path);
 
-	/* A temporary of this very pid can only be a leftover of a crash. */
-	if (unlink(tmp) != 0 && errno != ENOENT)
-		return dkr_fail(e, DKR_EIO, "cannot remove stale %s: %s", tmp, strerror(errno));
+	rc = stale_temporaries_remove(path, e);
+	if (rc != DKR_OK)
+		return rc;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return dkr_fail(e, DKR_EIO, "cannot create %s: %s", tmp, strerror(errno));
