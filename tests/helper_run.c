@@ -7,12 +7,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -310,6 +312,27 @@ void run_bg_kill_all(void)
 		waitpid(bg_pids[i], NULL, 0);
 		bg_pids[i] = 0;
 	}
+}
+
+bool run_port_free(int port)
+{
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+	struct sockaddr_in sa;
+	bool free_all = true;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (size_t i = 0; i < 2 && free_all; i++) {
+		int fd = socket(AF_INET, types[i] | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			abort();
+		free_all = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+	}
+	return free_all;
 }
 
 /* ----------------------------------------------------------------- files */

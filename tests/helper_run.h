@@ -103,6 +103,13 @@ int run_count(const char *hay, const char *needle);
 /* Monotonic milliseconds, for bounded waits. */
 int64_t run_ms(void);
 
+/*
+ * Is nothing bound to 127.0.0.1 `port`, UDP or TCP?  named binds with
+ * SO_REUSEPORT, so a second pair started on ports another test run still
+ * uses would come up and share its queries at random: check first.
+ */
+bool run_port_free(int port);
+
 /* --------------------------------------------------------- configuration */
 
 /*

@@ -60,6 +60,13 @@ static void fx_paths(const char *tag)
 	snprintf(fx.log, sizeof(fx.log), "%s/daemon.log", fx.dir);
 }
 
+static void pair_ports_check(int port)
+{
+	cr_assert(run_port_free(port) && run_port_free(port + 1),
+		  "port %d or %d is in use already (another run of these tests at the same "
+		  "time?)", port, port + 1);
+}
+
 /* The k-th BIND pair serving `zone2` too when not NULL, and a config for it. */
 static void fx_start(const char *tag, int k, const struct run_conf *c, const char *zone2)
 {
@@ -67,6 +74,7 @@ static void fx_start(const char *tag, int k, const struct run_conf *c, const cha
 	struct run_conf dflt = { 0 };
 
 	fx_paths(tag);
+	pair_ports_check(PORT_BASE + 2 * k);
 	snprintf(bind_dir, sizeof(bind_dir), "%s/bind", fx.dir);
 	cr_assert_eq(mkdir(bind_dir, 0700), 0);
 	setenv("BIND_PAIR_NEG_TTL", "2", 1);
@@ -904,6 +912,7 @@ Test(lifecycle, rotate_through_opendkim_rewrites_both_tables_keeps_foreign_lines
 	{
 		char bind_dir[PATH_MAX];
 
+		pair_ports_check(PORT_BASE + 2 * 11);
 		snprintf(bind_dir, sizeof(bind_dir), "%s/bind", fx.dir);
 		cr_assert_eq(mkdir(bind_dir, 0700), 0);
 		setenv("BIND_PAIR_NEG_TTL", "2", 1);
