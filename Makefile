@@ -89,10 +89,14 @@ deps:
 	sh scripts/deps.sh
 
 install: $(B)/dkimrot
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/share/doc/dkimrot
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/doc/dkimrot \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(B)/dkimrot $(DESTDIR)$(PREFIX)/sbin/dkimrot
-	install -m 0644 examples/dkimrot.conf README.md $(DESTDIR)$(PREFIX)/share/doc/dkimrot/
+	install -m 0644 examples/dkimrot.conf README.md docs/configuration.md \
+		docs/providers.md docs/spec.md $(DESTDIR)$(PREFIX)/share/doc/dkimrot/
+	sed 's|/usr/local/|$(PREFIX)/|g' scripts/dkimrot.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/dkimrot.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/dkimrot.service
 
 clean:
 	rm -rf build
