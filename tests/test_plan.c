@@ -595,8 +595,9 @@ static size_t sim_check(const struct conf_domain *d, const struct plan *p,
 		struct sim_key *k;
 
 		if (i > 0)
-			cr_assert_geq(a->due, p->v[i - 1].due, "action %zu (%s %s) goes back in time",
-				      i, action_name(a->kind), a->selector);
+			cr_assert_geq(a->due, p->v[i - 1].due,
+				      "action %zu (%s %s) goes back in time", i,
+				      action_name(a->kind), a->selector);
 		k = sim_find(keys, &n, a->selector);
 		cr_assert_eq(k->at[a->kind], 0, "%s: %s twice", a->selector,
 			     action_name(a->kind));

@@ -317,8 +317,8 @@ static void conf_write(const char *dns_entry, const char *nameservers)
 		     "policy = { algorithm = \"rsa-2048\"; rotate_every = \"1h\"; grace = \"3s\";\n"
 		     "  ttl = 2; selector = \"k%%Y%%m%%d\"; propagation_timeout = \"20s\"; };\n"
 		     "dns = ( %s );\n"
-		     "mta = ( { name = \"courier\"; type = \"zdkimfilter\"; keys_dir = \"%s/keys\";\n"
-		     "  group = \"daemon\"; } );\n"
+		     "mta = ( { name = \"courier\"; type = \"zdkimfilter\";\n"
+		     "  keys_dir = \"%s/keys\"; group = \"daemon\"; } );\n"
 		     "domains = ( { domain = \"" DOMAIN "\"; dns = \"dns\"; mta = \"courier\";\n"
 		     "  nameservers = [ %s ]; } );\n",
 		     db_path, dns_entry, tmp, nameservers) < 0)
@@ -354,12 +354,13 @@ static void pdns_setup(void)
 	pdns_running = true;
 
 	/* SOA minimum 1: negative caching does not hold the switch up for long. */
-	cr_assert_eq(test_sh("curl -sf -o /dev/null -X POST -H \"X-API-Key: $(cat %s/pdns/api.key)\" "
+	cr_assert_eq(test_sh("curl -sf -o /dev/null -X POST "
+			     "-H \"X-API-Key: $(cat %s/pdns/api.key)\" "
 			     "-d '{\"name\": \"" DOMAIN ".\", \"kind\": \"Native\", "
 			     "\"nameservers\": [\"ns1." DOMAIN ".\"], \"rrsets\": [{\"name\": \""
 			     DOMAIN ".\", \"type\": \"SOA\", \"ttl\": 60, \"changetype\": "
-			     "\"REPLACE\", \"records\": [{\"content\": \"ns1." DOMAIN ". hostmaster."
-			     DOMAIN ". 1 60 60 600 1\", \"disabled\": false}]}]}' "
+			     "\"REPLACE\", \"records\": [{\"content\": \"ns1." DOMAIN
+			     ". hostmaster." DOMAIN ". 1 60 60 600 1\", \"disabled\": false}]}]}' "
 			     "http://127.0.0.1:%d/api/v1/servers/localhost/zones", tmp,
 			     PDNS_API_PORT), 0, "the zone could not be created");
 
