@@ -21,17 +21,6 @@ static json_t *json_time(int64_t t)
 	return json_string(time_format(t, buf, sizeof(buf)));
 }
 
-static void json_print(json_t *doc)
-{
-	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (text != NULL) {
-		puts(text);
-		free(text);
-	}
-	json_decref(doc);
-}
-
 /* One domain's keys at a time: a hundred thousand domains fit in memory. */
 static struct state_key *domain_keys(const struct cmd_ctx *c, const char *domain,
 				     size_t *n)
@@ -49,12 +38,17 @@ static struct state_key *domain_keys(const struct cmd_ctx *c, const char *domain
 
 /* ------------------------------------------------------------------ plan */
 
-static void plan_print_human(const struct plan *p, int64_t now)
+/*
+ * Output goes out domain by domain, each domain's actions in time order:
+ * a hundred thousand domains' year of actions never sits in memory at once.
+ */
+static void plan_print_human(const struct plan *p, int64_t now, bool first)
 {
 	char due[32];
 
-	printf("%-20s  %-28s  %-16s  %-9s  %s\n", "WHEN", "DOMAIN", "SELECTOR", "ACTION",
-	       "WHY");
+	if (first)
+		printf("%-20s  %-28s  %-16s  %-9s  %s\n", "WHEN", "DOMAIN", "SELECTOR",
+		       "ACTION", "WHY");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_action *a = &p->v[i];
 
@@ -65,20 +59,14 @@ static void plan_print_human(const struct plan *p, int64_t now)
 		printf("%-20s  %-28s  %-16s  %-9s  %s\n", due, a->domain->domain, a->selector,
 		       action_name(a->kind), a->reason);
 	}
-	if (p->n == 0)
-		printf("nothing to do\n");
 }
 
-static void plan_print_json(const struct plan *p, int64_t now, int64_t until)
+static void plan_print_json(const struct plan *p, int64_t now, bool *first)
 {
-	json_t *doc = json_object();
-	json_t *arr = json_array();
-
-	json_object_set_new(doc, "now", json_time(now));
-	json_object_set_new(doc, "until", until > 0 ? json_time(until) : json_null());
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_action *a = &p->v[i];
 		json_t *o = json_object();
+		char *text;
 
 		json_object_set_new(o, "due", json_time(a->due < now ? now : a->due));
 		json_object_set_new(o, "domain", json_string(a->domain->domain));
@@ -87,10 +75,13 @@ static void plan_print_json(const struct plan *p, int64_t now, int64_t until)
 		json_object_set_new(o, "key_id", a->key_id > 0 ? json_integer(a->key_id)
 							       : json_null());
 		json_object_set_new(o, "reason", json_string(a->reason));
-		json_array_append_new(arr, o);
+		text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (text != NULL)
+			printf("%s\n    %s", *first ? "" : ",", text);
+		*first = false;
+		free(text);
+		json_decref(o);
 	}
-	json_object_set_new(doc, "actions", arr);
-	json_print(doc);
 }
 
 int cmd_plan(int argc, char **argv, const char *conf_path)
@@ -104,7 +95,9 @@ int cmd_plan(int argc, char **argv, const char *conf_path)
 	struct plan p = { 0 };
 	struct dkr_error e = { 0 };
 	int64_t now = clock_now(), until = 0;
-	bool json = false;
+	bool json = false, first = true;
+	size_t total = 0;
+	char buf[32];
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -124,23 +117,39 @@ int cmd_plan(int argc, char **argv, const char *conf_path)
 	if (rc != EXIT_OK)
 		goto out;
 
+	if (json) {
+		printf("{\n  \"now\": \"%s\",\n", time_format(now, buf, sizeof(buf)));
+		if (until > 0)
+			printf("  \"until\": \"%s\",\n", time_format(until, buf, sizeof(buf)));
+		else
+			printf("  \"until\": null,\n");
+		printf("  \"actions\": [");
+	}
+
 	/* Without --at: each key's next step.  With it: the whole story until then. */
 	for (size_t i = 0; i < c.n_domains; i++) {
 		size_t cnt;
 		struct state_key *ks = domain_keys(&c, c.domains[i]->domain, &cnt);
 
+		p.n = 0;
 		if (until > 0)
 			plan_simulate(c.domains[i], ks, cnt, now, until, false, &p);
 		else
 			plan_domain(c.domains[i], ks, cnt, now, false, &p);
 		free(ks);
+
+		plan_sort(&p);
+		if (json)
+			plan_print_json(&p, now, &first);
+		else
+			plan_print_human(&p, now, total == 0 && p.n > 0);
+		total += p.n;
 	}
-	plan_sort(&p);
 
 	if (json)
-		plan_print_json(&p, now, until);
-	else
-		plan_print_human(&p, now);
+		printf("\n  ]\n}\n");
+	else if (total == 0)
+		printf("nothing to do\n");
 
 out:
 	plan_free(&p);
@@ -302,7 +311,7 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 	struct plan p = { 0 };
 	int64_t now = clock_now();
 	bool json = false, dns = false;
-	json_t *doc = NULL, *arr = NULL;
+	char buf[32];
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -318,10 +327,10 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 	if (rc != EXIT_OK)
 		goto out;
 
+	/* One domain at a time, as for plan: memory does not grow with domains. */
 	if (json) {
-		doc = json_object();
-		arr = json_array();
-		json_object_set_new(doc, "now", json_time(now));
+		printf("{\n  \"now\": \"%s\",\n  \"domains\": [",
+		       time_format(now, buf, sizeof(buf)));
 	} else {
 		printf("%-28s  %-16s  %-9s  %-8s  %-8s  %s\n", "DOMAIN", "SELECTOR", "STATE",
 		       "ALG", "AGE", "NEXT");
@@ -366,15 +375,19 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 				live_free(&lc);
 		}
 		if (json) {
+			char *text;
+
 			json_object_set_new(dom, "keys", karr);
-			json_array_append_new(arr, dom);
+			text = json_dumps(dom, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			if (text != NULL)
+				printf("%s\n    %s", i > 0 ? "," : "", text);
+			free(text);
+			json_decref(dom);
 		}
 		free(ks);
 	}
-	if (json) {
-		json_object_set_new(doc, "domains", arr);
-		json_print(doc);
-	}
+	if (json)
+		printf("\n  ]\n}\n");
 
 out:
 	plan_free(&p);
