@@ -366,17 +366,23 @@ static int retire_others(struct engine *en, const struct conf_domain *d,
 static int step_activate(struct engine *en, const struct conf_domain *d, struct state_key *k,
 			 struct dkr_error *e)
 {
-	int rc = transition(en, k, KS_ACTIVE,
-			    "every nameserver serves it and negative caching has expired", e);
+	int rc = DKR_OK;
 
-	if (rc != DKR_OK)
-		return rc;
-	k->state = KS_ACTIVE;
+	/* Already active: a failed switch is being tried again. */
+	if (k->state != KS_ACTIVE) {
+		rc = transition(en, k, KS_ACTIVE,
+				"every nameserver serves it and negative caching has expired", e);
+		if (rc != DKR_OK)
+			return rc;
+		k->state = KS_ACTIVE;
+	}
 
 	rc = mta_switch(en, d, k, e);
-	if (rc != DKR_OK)
-		return rc;
-	return retire_others(en, d, k, e);
+	if (rc == DKR_OK)
+		rc = retire_others(en, d, k, e);
+	if (rc == DKR_OK && k->next_try > 0)
+		rc = state_key_set_retry(en->st, k->id, 0, 0, "", e);
+	return rc;
 }
 
 /* An active key that is not the signer: make sure the MTA moved, then retire. */

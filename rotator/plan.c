@@ -4,6 +4,7 @@
  * nothing, so `plan` shows exactly what `rotate` and the daemon will do:
  * they run the very same list.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,10 @@ int plan_selector_pick(const struct conf_domain *d, const struct state_key *keys
 	rc = conf_selector_render(d->policy.selector, t, base, sizeof(base), e);
 	if (rc != DKR_OK)
 		return rc;
+
+	/* Lower case, like every name dkimrot stores: the database compares exactly. */
+	for (char *c = base; *c != '\0'; c++)
+		*c = (char)tolower((unsigned char)*c);
 
 	/*
 	 * A selector is never reused (invariant 4): add "-2", "-3", ...  DNS
@@ -155,6 +160,13 @@ static void plan_key(const struct conf_domain *d, const struct state_key *k,
 			 (long long)k->neg_ttl);
 		break;
 	case KS_ACTIVE:
+		/* A signer with a retry pending: the MTA switch to it failed. */
+		if (k == signer && k->next_try > 0) {
+			a = plan_push(out, ACT_ACTIVATE, retry_due(k, k->at[KS_ACTIVE]), d, k);
+			snprintf(a->reason, sizeof(a->reason),
+				 "stored as active, but the MTA switch to it failed: trying again");
+			break;
+		}
 		if (k == signer)
 			break;
 		a = plan_push(out, ACT_RETIRE, retry_due(k, k->at[KS_ACTIVE]), d, k);
@@ -283,6 +295,11 @@ static void simulate_apply(const struct conf_domain *d, const struct plan_action
 		if ((*keys)[i].id == a->key_id)
 			k = &(*keys)[i];
 	if (k == NULL || k->state + 1 >= KS_COUNT)
+		return;
+	k->next_try = 0;
+
+	/* Another try at an MTA switch moves no state. */
+	if (a->kind == ACT_ACTIVATE && k->state == KS_ACTIVE)
 		return;
 
 	k->state++;

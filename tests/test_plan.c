@@ -350,6 +350,41 @@ Test(plan_state, an_active_key_is_retired_once_a_newer_one_signs)
 	plan_free(&p);
 }
 
+Test(plan_state, a_signer_whose_mta_switch_failed_is_switched_again_when_its_retry_is_due)
+{
+	struct conf_domain d;
+	struct state_key k = key_make(1, "k20270301", KS_ACTIVE, NOW - 60, HOUR);
+	const struct plan_action *a;
+	struct plan p = { 0 };
+
+	domain_init(&d);
+	plan_domain(&d, &k, 1, NOW, false, &p);
+	cr_assert_eq(count(&p, ACT_ACTIVATE), 0, "a signer without a failure needs nothing");
+	plan_free(&p);
+
+	k.next_try = NOW + 40;
+	plan_domain(&d, &k, 1, NOW, false, &p);
+	a = only(&p, ACT_ACTIVATE);
+	cr_assert_eq(a->key_id, 1);
+	cr_assert_eq(a->due, NOW + 40);
+	cr_assert_str_eq(a->reason, "stored as active, but the MTA switch to it failed: trying "
+				    "again");
+	plan_free(&p);
+}
+
+Test(plan_selector, a_pattern_with_capitals_gives_a_lower_case_selector)
+{
+	struct conf_domain d;
+	char sel[STATE_SELECTOR_MAX];
+	struct dkr_error e = { 0 };
+
+	domain_init(&d);
+	snprintf(d.policy.selector, sizeof(d.policy.selector), "Mail%%Y");
+	cr_assert_eq(plan_selector_pick(&d, NULL, 0, NOW, sel, sizeof(sel), &e), DKR_OK, "%s",
+		     e.msg);
+	cr_assert_str_eq(sel, "mail2027");
+}
+
 Test(plan_state, the_signer_is_the_newest_active_key_whatever_the_order)
 {
 	struct conf_domain d;
