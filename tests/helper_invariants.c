@@ -408,8 +408,9 @@ static void check_dirs(struct inv_run *r, const char *domain, const char *path, 
 		through = st.st_gid == gid ? (st.st_mode & S_IXGRP) : (st.st_mode & S_IXOTH);
 		if (!through)
 			inv_add(r, "invariant 6: %s: directory %s (mode %04o, group %u) blocks the "
-				"MTA's group %u from %s", domain, real, (unsigned)(st.st_mode & 07777),
-				(unsigned)st.st_gid, (unsigned)gid, path);
+				"MTA's group %u from %s", domain, real,
+				(unsigned)(st.st_mode & 07777), (unsigned)st.st_gid, (unsigned)gid,
+				path);
 		if (strcmp(real, "/") == 0)
 			break;
 	}
