@@ -395,7 +395,8 @@ char *run_conf_write(const char *dir, const struct bind_pair *bp, const struct r
 
 		/* The MTA's group must be able to search the directories above. */
 		snprintf(keys, sizeof(keys), "%s/keys", dir);
-		if (g == NULL || chmod(dir, 0711) != 0 || (mkdir(keys, 0750) != 0 && errno != EEXIST) ||
+		if (g == NULL || chmod(dir, 0711) != 0 ||
+		    (mkdir(keys, 0750) != 0 && errno != EEXIST) ||
 		    chown(keys, (uid_t)-1, g->gr_gid) != 0 || chmod(keys, 0750) != 0)
 			abort();
 		if (asprintf(&mta, "{ name = \"m\"; type = \"zdkimfilter\"; keys_dir = "

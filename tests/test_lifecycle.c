@@ -340,7 +340,7 @@ static void daemon_term(struct run_bg *bg)
 
 /* ------------------------------------------------------------- rotation */
 
-Test(lifecycle, after_rotate_the_link_names_a_key_both_servers_serve_and_mail_signed_with_it_verifies,
+Test(lifecycle, after_rotate_both_servers_serve_the_linked_key_and_mail_signed_with_it_verifies,
      .fini = fx_fini, .timeout = 120)
 {
 	char sel[64], key_file[PATH_MAX], ns1[64], ns2[64], line[256];
@@ -966,7 +966,8 @@ Test(lifecycle, rotate_through_opendkim_rewrites_both_tables_keeps_foreign_lines
 		snprintf(bind_dir, sizeof(bind_dir), "%s/bind", fx.dir);
 		cr_assert_eq(mkdir(bind_dir, 0700), 0);
 		setenv("BIND_PAIR_NEG_TTL", "2", 1);
-		cr_assert_eq(bind_pair_start(&fx.bp, bind_dir, PORT_BASE + 2 * 11, DOMAIN, NULL), 0);
+		cr_assert_eq(bind_pair_start(&fx.bp, bind_dir, PORT_BASE + 2 * 11, DOMAIN, NULL),
+			     0);
 	}
 	fx.conf = run_conf_write(fx.dir, &fx.bp, &c);
 
