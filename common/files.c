@@ -4,6 +4,7 @@
  * made durable by fsyncing the directory, so a crash leaves either the old
  * file or the new one, never a torn one.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -215,6 +216,36 @@ void secret_free(char *secret)
 	free(secret);
 }
 
+/*
+ * A process killed between symlink() and rename() leaves "<link>.new.<pid>"
+ * behind; the next swap of the same link removes such leftovers (links
+ * only, never a file).
+ */
+static void symlink_leftovers_remove(const char *dir, const char *link)
+{
+	const char *base = strrchr(link, '/');
+	char prefix[NAME_MAX + 1];
+	struct dirent *de;
+	DIR *dh;
+	int n;
+
+	base = base != NULL ? base + 1 : link;
+	n = snprintf(prefix, sizeof(prefix), "%s.new.", base);
+	if (n < 0 || (size_t)n >= sizeof(prefix) || (dh = opendir(dir)) == NULL)
+		return;
+
+	while ((de = readdir(dh)) != NULL) {
+		struct stat st;
+
+		if (strncmp(de->d_name, prefix, (size_t)n) != 0)
+			continue;
+		if (fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			unlinkat(dirfd(dh), de->d_name, 0);
+	}
+	closedir(dh);
+}
+
 int symlink_replace(const char *target, const char *link, struct dkr_error *e)
 {
 	char tmp[PATH_MAX];
@@ -239,6 +270,7 @@ int symlink_replace(const char *target, const char *link, struct dkr_error *e)
 	}
 
 	dir_of(link, dir, sizeof(dir));
+	symlink_leftovers_remove(dir, link);
 	return dir_fsync(dir, e);
 }
 

@@ -75,6 +75,9 @@ void engine_fini(struct engine *en)
 	en->providers = NULL;
 	free(en->create_retry);
 	en->create_retry = NULL;
+	free(en->sent);
+	en->sent = NULL;
+	en->n_sent = en->cap_sent = 0;
 }
 
 /*
@@ -399,12 +402,9 @@ static int step_retire(struct engine *en, const struct conf_domain *d, struct st
 	rc = state_keys_list(en->st, d->domain, &keys, &n, e);
 	if (rc != DKR_OK)
 		return rc;
-	for (size_t i = 0; i < n; i++)
-		if (keys[i].state == KS_ACTIVE && keys[i].id != k->id &&
-		    (signer == NULL || keys[i].at[KS_ACTIVE] > signer->at[KS_ACTIVE]))
-			signer = &keys[i];
+	signer = plan_signer(d, keys, n);
 
-	if (signer == NULL) {
+	if (signer == NULL || signer->id == k->id) {
 		rc = dkr_fail(e, DKR_EINVAL, "no newer active key to hand over to");
 		goto out;
 	}
@@ -440,13 +440,47 @@ static int step_destroy(struct engine *en, struct state_key *k, struct dkr_error
 	return transition(en, k, KS_DESTROYED, "private key file removed", e);
 }
 
+/*
+ * When the withdrawal of `id` was last sent (0: never), and note one sent
+ * now.  Kept in memory only: after a restart it is sent once more, which
+ * is harmless since deleting a record that is gone succeeds.
+ */
+static struct engine_sent *sent_slot(struct engine *en, int64_t id)
+{
+	for (size_t i = 0; i < en->n_sent; i++)
+		if (en->sent[i].key_id == id)
+			return &en->sent[i];
+
+	if (en->n_sent == en->cap_sent) {
+		size_t cap = en->cap_sent != 0 ? en->cap_sent * 2 : 16;
+		struct engine_sent *v = realloc(en->sent, cap * sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		en->sent = v;
+		en->cap_sent = cap;
+	}
+	en->sent[en->n_sent].key_id = id;
+	en->sent[en->n_sent].at = 0;
+	return &en->sent[en->n_sent++];
+}
+
 static int step_withdraw_send(struct engine *en, const struct conf_domain *d,
 			      struct state_key *k, struct dkr_error *e)
 {
+	struct engine_sent *sent = sent_slot(en, k->id);
 	struct provider *p;
 	struct provider_rr rr;
 	char name[DKR_NAME_MAX + 1];
 	int rc;
+
+	/*
+	 * A server that lags is waited for, not sent the deletion again at
+	 * every poll; only after ten polls without success is it resent (in
+	 * case someone put the record back meanwhile).
+	 */
+	if (sent->at != 0 && clock_now() < sent->at + 10 * en->poll_interval)
+		return DKR_OK;
 
 	rc = provider_for(en, d, &p, e);
 	if (rc != DKR_OK)
@@ -460,6 +494,7 @@ static int step_withdraw_send(struct engine *en, const struct conf_domain *d,
 	rc = p->ops->withdraw(p, &rr, e);
 	if (rc != DKR_OK)
 		return dkr_wrap(e, "withdrawing %s through \"%s\"", name, d->dns->name);
+	sent->at = clock_now();
 	outside_done(en, "record withdrawn");
 	return DKR_OK;
 }
@@ -798,17 +833,15 @@ int engine_reconcile(struct engine *en, struct conf_domain **domains, size_t n_d
 	for (size_t i = 0; i < n_domains; i++) {
 		const struct conf_domain *d = domains[i];
 		const struct mta_ops *mta = mta_ops_find(d->mta->type);
-		struct state_key *keys = NULL, *signer = NULL;
+		struct state_key *keys = NULL;
+		const struct state_key *signer;
 		char current[STATE_SELECTOR_MAX] = "";
 		struct dkr_error err = { 0 };
 		size_t n = 0;
 
 		if (state_keys_list(en->st, d->domain, &keys, &n, e) != DKR_OK)
 			return e->code;
-		for (size_t k = 0; k < n; k++)
-			if (keys[k].state == KS_ACTIVE &&
-			    (signer == NULL || keys[k].at[KS_ACTIVE] > signer->at[KS_ACTIVE]))
-				signer = &keys[k];
+		signer = plan_signer(d, keys, n);
 
 		/* A crash between storing "active" and the swap: finish the swap. */
 		if (signer != NULL &&

@@ -107,8 +107,8 @@ static bool key_of(const struct conf_domain *d, const struct state_key *k)
 }
 
 /* The key that signs now for `d`: its newest active one. */
-static const struct state_key *signing_key(const struct conf_domain *d,
-					   const struct state_key *keys, size_t n)
+const struct state_key *plan_signer(const struct conf_domain *d, const struct state_key *keys,
+				    size_t n)
 {
 	const struct state_key *best = NULL;
 
@@ -193,7 +193,7 @@ static void plan_key(const struct conf_domain *d, const struct state_key *k,
 void plan_domain(const struct conf_domain *d, const struct state_key *keys, size_t n,
 		 int64_t now, bool force, struct plan *out)
 {
-	const struct state_key *signer = signing_key(d, keys, n);
+	const struct state_key *signer = plan_signer(d, keys, n);
 	bool pending = false;
 	int64_t neg_ttl = 0;
 	struct plan_action *a;

@@ -206,6 +206,14 @@ void plan_domain(const struct conf_domain *d, const struct state_key *keys, size
 		 int64_t now, bool force, struct plan *out);
 
 /*
+ * The key that signs for `d` now: its newest active key (the later
+ * activation, then the higher id).  The planner, the executor and the
+ * crash recovery all ask this one function, so they never disagree.
+ */
+const struct state_key *plan_signer(const struct conf_domain *d, const struct state_key *keys,
+				    size_t n);
+
+/*
  * How far ahead of its switch time a key is created: long enough to be
  * published, seen by every nameserver, and outlast negative caching.
  */
@@ -242,6 +250,13 @@ struct engine {
 	unsigned long outside_actions;
 	struct provider **providers;	/* one per conf->dns entry, opened lazily */
 	int64_t *create_retry;		/* per conf->domains entry: a failed create waits */
+
+	/* Withdrawals sent and when, so a lagging server is not sent one per poll. */
+	struct engine_sent {
+		int64_t key_id;
+		int64_t at;
+	} *sent;
+	size_t n_sent, cap_sent;
 };
 
 int engine_init(struct engine *en, struct conf *conf, struct state *st, struct dkr_error *e);

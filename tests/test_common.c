@@ -3,6 +3,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,29 @@ Test(files, symlink_replace_moves_the_link_in_one_step)
 	cr_assert_gt(n, 0);
 	target[n] = '\0';
 	cr_assert_str_eq(target, "b.private");
+	test_tmpdir_remove(dir);
+}
+
+Test(files, symlink_replace_removes_links_a_killed_swap_left_behind)
+{
+	char *dir = test_tmpdir_make("common");
+	char link[4096], stale[4200], other[4200];
+	char *file;
+
+	snprintf(link, sizeof(link), "%s/example.com", dir);
+	snprintf(stale, sizeof(stale), "%s.new.99999", link);
+	snprintf(other, sizeof(other), "%s/example.org.new.99999", dir);
+	cr_assert_eq(symlink("old.private", stale), 0);
+	cr_assert_eq(symlink("old.private", other), 0);
+	file = test_write_file(dir, "example.com.new.12345", "not a link", 0600);
+
+	cr_assert_eq(symlink_replace("a.private", link, NULL), DKR_OK);
+	cr_assert_eq(faccessat(AT_FDCWD, stale, F_OK, AT_SYMLINK_NOFOLLOW), -1,
+		     "the leftover link is still there");
+	cr_assert_eq(faccessat(AT_FDCWD, other, F_OK, AT_SYMLINK_NOFOLLOW), 0,
+		     "another link's leftover was removed");
+	cr_assert_eq(access(file, F_OK), 0, "a regular file was removed");
+	free(file);
 	test_tmpdir_remove(dir);
 }
 
