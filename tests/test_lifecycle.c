@@ -615,7 +615,9 @@ static size_t history_steps(struct state_key *keys, size_t n, struct step *out, 
  * key, the same action), the old record withdrawn grace + ttl later and
  * its file destroyed.  The daemon, run on the real clock, must then store
  * exactly these steps, in this order, none before its planned time and
- * none much after (the plan assumes instant propagation).
+ * none much after (the plan assumes instant propagation).  Both run on the
+ * real clock: a fixed one (DKIMROT_FAKE_NOW) would make every wait of the
+ * daemon (a nameserver, negative caching, grace) last for ever.
  */
 Test(lifecycle, what_plan_at_listed_is_what_the_daemon_then_did_action_by_action,
      .fini = fx_fini, .timeout = 200)
