@@ -160,10 +160,15 @@ out:
 /* ---------------------------------------------------------------- status */
 
 /* The next planned event of one key, for its row. */
-static const struct plan_action *next_of(const struct plan *p, int64_t key_id)
+static const struct plan_action *next_of(const struct plan *p, const struct state_key *k)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (p->v[i].key_id == key_id)
+		if (p->v[i].key_id == k->id)
+			return &p->v[i];
+
+	/* The signing key's next event is the making of its successor. */
+	for (size_t i = 0; k->state == KS_ACTIVE && i < p->n; i++)
+		if (p->v[i].kind == ACT_CREATE)
 			return &p->v[i];
 	return NULL;
 }
@@ -218,7 +223,7 @@ static json_t *key_json(const struct cmd_ctx *c, const struct state_key *k,
 			const struct plan *p, const struct live_check *lc)
 {
 	json_t *o = json_object(), *at = json_object(), *ns = json_array();
-	const struct plan_action *next = next_of(p, k->id);
+	const struct plan_action *next = next_of(p, k);
 	struct state_ns_answer *ans = NULL;
 	size_t n_ans = 0;
 
@@ -277,7 +282,7 @@ static json_t *key_json(const struct cmd_ctx *c, const struct state_key *k,
 static void key_row(const struct state_key *k, const struct plan *p,
 		    const struct live_check *lc, int64_t now)
 {
-	const struct plan_action *next = next_of(p, k->id);
+	const struct plan_action *next = next_of(p, k);
 	char age[32], due[32], nextbuf[80];
 
 	duration_format(now - k->at[KS_CREATED], age, sizeof(age));

@@ -467,7 +467,7 @@ Test(dnsu_publish, a_silent_server_is_a_timeout_worth_retrying)
 	bp.dns.server = bp.secondary;
 	bp.dns.timeout = 1;
 	rc = publish(SEL1, rec, &e);
-	cr_assert_eq(rc, DKR_ETEMP);
+	cr_assert_eq(rc, DKR_ETEMP, "%s", e.msg);
 	cr_assert(dkr_err_retryable(rc));
 	cr_assert_str_eq(e.msg, "publishing k1._domainkey.example.test in zone example.test: "
 			 "timeout: 127.0.0.1:25323 did not answer over TCP in time");

@@ -424,6 +424,8 @@ Test(lifecycle, after_grace_and_ttl_the_daemon_withdraws_the_old_record_and_remo
 	cr_assert_geq(withdrawn, retired + 5 + 3, "withdrawn before grace 5 s + ttl 3 s");
 	cr_assert_geq(destroyed, withdrawn);
 	cr_assert(json_is_null(json_object_get(old, "next")));
+	/* The signing key's next event is the making of its successor. */
+	cr_assert_str_eq(jstr(json_object_get(cur, "next"), "action"), "create");
 	json_decref(doc);
 	run_result_free(&r);
 
