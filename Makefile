@@ -93,7 +93,7 @@ install: $(B)/dkimrot
 		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(B)/dkimrot $(DESTDIR)$(PREFIX)/sbin/dkimrot
 	install -m 0644 examples/dkimrot.conf README.md docs/configuration.md \
-		docs/providers.md docs/spec.md $(DESTDIR)$(PREFIX)/share/doc/dkimrot/
+		docs/providers.md docs/json.md docs/spec.md $(DESTDIR)$(PREFIX)/share/doc/dkimrot/
 	sed 's|/usr/local/|$(PREFIX)/|g' scripts/dkimrot.service \
 		> $(DESTDIR)$(PREFIX)/lib/systemd/system/dkimrot.service
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/dkimrot.service
