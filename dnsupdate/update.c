@@ -330,6 +330,20 @@ static int update_pkt(const char *zone, ldns_rr_list *pre, ldns_rr_list *up, ldn
 	return DKR_OK;
 }
 
+/* Build, sign and send one update; *rcode is the server's answer. */
+static int update_run(const struct upd_ctx *c, ldns_rr_list *pre, ldns_rr_list *up,
+		      int *rcode, struct dkr_error *e)
+{
+	ldns_pkt *pkt = NULL;
+	int rc;
+
+	rc = update_pkt(c->zone, pre, up, &pkt, e);
+	if (rc == DKR_OK)
+		rc = update_send(c, pkt, rcode, e);
+	ldns_pkt_free(pkt);
+	return rc;
+}
+
 /* After YXRRSET: the name holds TXT already.  Ours (a retry) or not? */
 static int publish_existing(const struct upd_ctx *c, const char *record,
 			    struct dkr_error *e)
@@ -358,7 +372,6 @@ int dnsu_publish(const struct conf_dns *dns, const char *zone, const char *name,
 	struct upd_ctx c;
 	ldns_rr_list *pre = ldns_rr_list_new(), *up = ldns_rr_list_new();
 	ldns_rr *rr = NULL;
-	ldns_pkt *pkt = NULL;
 	int rc, rcode = 0;
 
 	rc = ctx_init(&c, dns, zone, name, msgs, e);
@@ -387,11 +400,8 @@ int dnsu_publish(const struct conf_dns *dns, const char *zone, const char *name,
 	if (rc != DKR_OK)
 		goto out;
 	ldns_rr_list_push_rr(up, rr);
-	rc = update_pkt(zone, pre, up, &pkt, e);
-	if (rc != DKR_OK)
-		goto out;
 
-	rc = update_send(&c, pkt, &rcode, e);
+	rc = update_run(&c, pre, up, &rcode, e);
 	if (rc != DKR_OK)
 		goto out;
 	if (rcode == LDNS_RCODE_YXRRSET)
@@ -401,7 +411,6 @@ int dnsu_publish(const struct conf_dns *dns, const char *zone, const char *name,
 out:
 	if (rc != DKR_OK)
 		dkr_wrap(e, "publishing %s in zone %s", name, zone);
-	ldns_pkt_free(pkt);
 	ldns_rr_list_deep_free(pre);
 	ldns_rr_list_deep_free(up);
 	return rc;
@@ -413,7 +422,6 @@ int dnsu_withdraw(const struct conf_dns *dns, const char *zone, const char *name
 	struct upd_ctx c;
 	ldns_rr_list *up = ldns_rr_list_new();
 	ldns_rr *rr;
-	ldns_pkt *pkt = NULL;
 	int rc, rcode = 0;
 
 	rc = ctx_init(&c, dns, zone, name, msgs, e);
@@ -427,16 +435,12 @@ int dnsu_withdraw(const struct conf_dns *dns, const char *zone, const char *name
 		rc = dkr_fail(e, DKR_EINVAL, "\"%s\" is not a valid DNS name", name);
 		goto out;
 	}
-	rc = update_pkt(zone, NULL, up, &pkt, e);
-	if (rc != DKR_OK)
-		goto out;
-	rc = update_send(&c, pkt, &rcode, e);
+	rc = update_run(&c, NULL, up, &rcode, e);
 	if (rc == DKR_OK)
 		rc = rcode_fail(&c, rcode, e);
 out:
 	if (rc != DKR_OK)
 		dkr_wrap(e, "withdrawing %s from zone %s", name, zone);
-	ldns_pkt_free(pkt);
 	ldns_rr_list_deep_free(up);
 	return rc;
 }
@@ -448,7 +452,6 @@ int dnsu_probe(const struct conf_dns *dns, const char *zone, unsigned long *msgs
 	struct upd_ctx c;
 	ldns_rr_list *pre = ldns_rr_list_new(), *up = ldns_rr_list_new();
 	ldns_rr *rr = NULL;
-	ldns_pkt *pkt = NULL;
 	int rc, rcode = 0;
 
 	/* ctx_init insists on a selector name; the probe names one it never changes. */
@@ -471,16 +474,12 @@ int dnsu_probe(const struct conf_dns *dns, const char *zone, unsigned long *msgs
 	}
 	ldns_rr_set_type(rr, LDNS_RR_TYPE_ANY);
 	ldns_rr_list_push_rr(pre, rr);
-	rc = update_pkt(zone, pre, up, &pkt, e);
-	if (rc != DKR_OK)
-		goto out;
-	rc = update_send(&c, pkt, &rcode, e);
+	rc = update_run(&c, pre, up, &rcode, e);
 	if (rc == DKR_OK)
 		rc = rcode_fail(&c, rcode, e);
 out:
 	if (rc != DKR_OK)
 		dkr_wrap(e, "probing zone %s with an empty update", zone);
-	ldns_pkt_free(pkt);
 	ldns_rr_list_deep_free(pre);
 	ldns_rr_list_deep_free(up);
 	return rc;
