@@ -195,13 +195,7 @@ static void live_ask(const struct conf_domain *d, const struct state_key *k,
 	if (snprintf(lc->name, sizeof(lc->name), "%s._domainkey.%s", k->selector,
 		     k->domain) >= (int)sizeof(lc->name))
 		return;
-	if (d->n_nameservers > 0)
-		rc = dnsu_servers_resolve(d->nameservers, d->n_nameservers, &lc->ns, &lc->n_ns,
-					  &e);
-	else if (d->dns->type == DNS_RFC2136)
-		rc = dnsu_zone_nameservers(&d->dns->server, k->zone, &lc->ns, &lc->n_ns, &e);
-	else
-		rc = dkr_fail(&e, DKR_ENOTFOUND, "no nameservers configured for %s", d->domain);
+	rc = domain_nameservers_find(d, k->zone, &lc->ns, &lc->n_ns, &e);
 
 	lc->q.name = lc->name;
 	lc->q.record = k->record;

@@ -111,62 +111,17 @@ static int provider_for(struct engine *en, const struct conf_domain *d, struct p
 	return DKR_OK;
 }
 
-/* The first nameserver in /etc/resolv.conf, for backends without a server. */
-static int system_resolver(struct conf_server *out, struct dkr_error *e)
-{
-	char *text = NULL;
-	int rc;
-
-	rc = file_read_all("/etc/resolv.conf", 64 * 1024, &text, NULL, e);
-	if (rc != DKR_OK)
-		return rc;
-
-	rc = dkr_fail(e, DKR_ENOTFOUND, "no nameserver in /etc/resolv.conf");
-	for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-		char addr[DKR_NAME_MAX + 1];
-
-		if (sscanf(line, " nameserver %253s", addr) == 1) {
-			out->port = 53;
-			rc = str_copy(out->host, sizeof(out->host), addr) ? DKR_OK : rc;
-			break;
-		}
-	}
-	free(text);
-	return rc;
-}
-
-/* Whom to ask about the zone: its own nameserver, the primary, or the system. */
-static int query_server(const struct conf_domain *d, struct conf_server *out,
-			struct dkr_error *e)
-{
-	if (d->n_nameservers > 0) {
-		*out = d->nameservers[0];
-		return DKR_OK;
-	}
-	if (d->dns->type == DNS_RFC2136) {
-		*out = d->dns->server;
-		return DKR_OK;
-	}
-	return system_resolver(out, e);
-}
-
 static int domain_nameservers(struct engine *en, struct ns_set *sets,
 			      const struct conf_domain *d, const char *zone, struct ns_set **out)
 {
 	struct ns_set *s = &sets[d - en->conf->domains];
-	struct conf_server q;
 
 	*out = s;
 	if (s->done)
 		return s->err.code;
 	s->done = true;
 
-	if (d->n_nameservers > 0)
-		return dnsu_servers_resolve(d->nameservers, d->n_nameservers, &s->ns, &s->n,
-					    &s->err);
-	if (query_server(d, &q, &s->err) != DKR_OK)
-		return s->err.code;
-	return dnsu_zone_nameservers(&q, zone, &s->ns, &s->n, &s->err);
+	return domain_nameservers_find(d, zone, &s->ns, &s->n, &s->err);
 }
 
 static void key_name(const struct state_key *k, char *out, size_t len)
@@ -297,22 +252,14 @@ static int step_publish(struct engine *en, const struct conf_domain *d, struct s
 		return rc;
 
 	key_name(k, name, sizeof(name));
-	rc = query_server(d, &q, e);
+	rc = domain_zone_find(p, d, name, zone, sizeof(zone), e);
 	if (rc != DKR_OK)
-		return dkr_wrap(e, "choosing a nameserver to ask about %s", name);
-
-	/* A backend that cannot find zones itself leaves it to DNS. */
-	if (d->zone[0] != '\0')
-		snprintf(zone, sizeof(zone), "%s", d->zone);
-	else if (p->ops->caps & PROVIDER_FINDS_ZONE)
-		rc = p->ops->find_zone(p, name, zone, sizeof(zone), e);
-	else
-		rc = dnsu_find_zone(&q, name, zone, sizeof(zone), e);
-	if (rc != DKR_OK)
-		return dkr_wrap(e, "finding the zone of %s", name);
+		return rc;
 
 	/* The negative-cache time is the zone's now, stored with the key. */
-	rc = dnsu_negative_ttl(&q, zone, &neg_ttl, e);
+	rc = domain_query_server(d, &q, e);
+	if (rc == DKR_OK)
+		rc = dnsu_negative_ttl(&q, zone, &neg_ttl, e);
 	if (rc != DKR_OK)
 		return dkr_wrap(e, "reading the SOA of zone %s", zone);
 	rc = state_key_update_dns(en->st, k->id, zone, neg_ttl, e);

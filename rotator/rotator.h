@@ -234,9 +234,28 @@ void plan_free(struct plan *p);
 void plan_simulate(const struct conf_domain *d, const struct state_key *keys, size_t n,
 		   int64_t now, int64_t until, bool force, struct plan *out);
 
-/* ------------------------------------------------------------ executing */
+/* ---------------------------------------------------- a domain's DNS */
 
 struct provider;
+struct dnsu_ns;
+struct conf_server;
+
+/*
+ * Whom to ask about a domain's zone: its first configured nameserver, else
+ * the RFC 2136 primary, else the first nameserver in /etc/resolv.conf.
+ */
+int domain_query_server(const struct conf_domain *d, struct conf_server *out,
+			struct dkr_error *e);
+
+/* The zone holding `name`: configured, found by the backend, or by SOA walk. */
+int domain_zone_find(struct provider *p, const struct conf_domain *d, const char *name,
+		     char *zone, size_t len, struct dkr_error *e);
+
+/* The addresses to check: the configured nameservers, else the zone's NS set. */
+int domain_nameservers_find(const struct conf_domain *d, const char *zone,
+			    struct dnsu_ns **ns, size_t *n, struct dkr_error *e);
+
+/* ------------------------------------------------------------ executing */
 
 /* What the executor needs, open for the whole run. */
 struct engine {
