@@ -61,7 +61,7 @@ static void check_backends(const struct conf *conf, struct check_tally *t)
 		const struct conf_domain *d = NULL;
 		struct provider *p = NULL;
 		struct dkr_error e = { 0 };
-		char what[256], zone[DKR_NAME_MAX + 1], msg[4400];
+		char what[256], zone[DKR_NAME_MAX + 1], msg[1024];
 
 		snprintf(what, sizeof(what), "dns %s (%s)", dns->name,
 			 conf_dns_type_name(dns->type));
@@ -81,12 +81,7 @@ static void check_backends(const struct conf *conf, struct check_tally *t)
 		struct conf_domain probe = *d;
 
 		probe.zone[0] = '\0';
-		if (dns->type == DNS_EXEC && access(dns->command, X_OK) != 0) {
-			snprintf(msg, sizeof(msg), "command %s cannot be run: %s", dns->command,
-				 strerror(errno));
-			report(t, LOG_LVL_ERR, what, msg);
-		} else if (domain_zone_find(p, &probe, d->domain, zone, sizeof(zone), &e) !=
-			   DKR_OK) {
+		if (domain_zone_find(p, &probe, d->domain, zone, sizeof(zone), &e) != DKR_OK) {
 			report(t, LOG_LVL_ERR, what, e.msg);
 		} else if (d->zone[0] != '\0' && strcmp(zone, d->zone) != 0) {
 			snprintf(msg, sizeof(msg), "%s is in zone %s, but the configuration says %s",

@@ -393,6 +393,28 @@ Test(powerdns_lifecycle, two_rotations_and_the_daemon_move_the_link_and_clear_th
 	free(keys);
 }
 
+/* `check` as the operator runs it: its output, read back from its log. */
+static int check_run(char **out)
+{
+	static const char *const args[] = { "check", NULL };
+	char path[4096];
+	int rc = dkimrot_wait(dkimrot_spawn("check.log", args), ROTATE_LIMIT, "check.log");
+
+	snprintf(path, sizeof(path), "%s/check.log", tmp);
+	cr_assert_eq(file_read_all(path, 65536, out, NULL, NULL), DKR_OK);
+	return rc;
+}
+
+Test(powerdns_lifecycle, check_asks_the_powerdns_api_for_the_zone)
+{
+	char *out = NULL;
+
+	cr_assert_eq(check_run(&out), EXIT_OK, "%s", out);
+	cr_assert(strstr(out, "ok       dns dns (powerdns): reachable; " DOMAIN " is in zone "
+			      DOMAIN "\n") != NULL, "%s", out);
+	free(out);
+}
+
 Test(powerdns_lifecycle, a_switch_the_mta_cannot_make_fails_the_rotation)
 {
 	struct conf_server ns = { .host = "127.0.0.1", .port = PDNS_DNS_PORT };
@@ -495,6 +517,23 @@ static void exec_setup(void)
 }
 
 TestSuite(exec_lifecycle, .init = exec_setup, .fini = teardown, .timeout = 240);
+
+Test(exec_lifecycle, check_says_when_the_hook_cannot_be_run)
+{
+	char path[4096], want[4400];
+	char *out = NULL;
+
+	cr_assert_eq(check_run(&out), EXIT_OK, "%s", out);
+	free(out);
+
+	snprintf(path, sizeof(path), "%s/hook.sh", tmp);
+	cr_assert_eq(chmod(path, 0600), 0);
+	cr_assert_eq(check_run(&out), EXIT_FAIL, "%s", out);
+	snprintf(want, sizeof(want), "error    dns dns (exec): exec \"dns\" (line 4): command "
+		 "%s is not an executable file\n", path);
+	cr_assert(strstr(out, want) != NULL, "%s", out);
+	free(out);
+}
 
 Test(exec_lifecycle, a_hook_applying_nsupdate_drives_two_rotations_and_a_withdrawal)
 {
