@@ -124,6 +124,14 @@ start() {
 		exit 1
 	fi
 
+	# named binds with SO_REUSEPORT: a second server on the same port starts
+	# without complaint and the two answer each other's queries.  Refuse.
+	if command -v ss >/dev/null 2>&1 &&
+		[ -n "$(ss -Hlnu "( sport = :$PORT or sport = :$SPORT )" 2>/dev/null)" ]; then
+		echo "bind-pair: port $PORT or $SPORT is already in use (another test run?)" >&2
+		exit 1
+	fi
+
 	{
 		write_key dkimrot hmac-sha256 "$DIR/tsig.secret"
 		write_key dkimrot-sha512 hmac-sha512 "$DIR/tsig-sha512.secret"
