@@ -84,8 +84,9 @@ static void check_backends(const struct conf *conf, struct check_tally *t)
 		if (domain_zone_find(p, &probe, d->domain, zone, sizeof(zone), &e) != DKR_OK) {
 			report(t, LOG_LVL_ERR, what, e.msg);
 		} else if (d->zone[0] != '\0' && strcmp(zone, d->zone) != 0) {
-			snprintf(msg, sizeof(msg), "%s is in zone %s, but the configuration says %s",
-				 d->domain, zone, d->zone);
+			snprintf(msg, sizeof(msg),
+				 "%s is in zone %s, but the configuration says %s", d->domain, zone,
+				 d->zone);
 			report(t, LOG_LVL_ERR, what, msg);
 		} else if (dns->type == DNS_RFC2136 &&
 			   dnsu_probe(dns, zone, NULL, &e) != DKR_OK) {

@@ -178,6 +178,44 @@ static bool rotate_done(struct run_ctx *c, const int64_t *first_ids, int64_t sta
 	return done;
 }
 
+/*
+ * Each domain's first key id that counts as this rotation's: a key already
+ * on its way is the one driven (and made to switch now), else the next made.
+ */
+static int rotate_prepare(struct run_ctx *c, int64_t start, int64_t *first_ids)
+{
+	struct dkr_error e = { 0 };
+
+	for (size_t i = 0; i < c->cmd.n_domains; i++) {
+		struct state_key k;
+
+		if (!newest_key(c->cmd.st, c->cmd.domains[i]->domain, &k)) {
+			first_ids[i] = 1;
+		} else if (k.state <= KS_VISIBLE) {
+			first_ids[i] = k.id;
+			if (k.activate_after > start &&
+			    state_key_set_activate_after(c->cmd.st, k.id, start, &e) != DKR_OK) {
+				fprintf(stderr, "dkimrot: %s\n", e.msg);
+				return EXIT_FAIL;
+			}
+		} else {
+			first_ids[i] = k.id + 1;
+		}
+	}
+	return EXIT_OK;
+}
+
+static int run_due(struct run_ctx *c, bool force, int64_t *next)
+{
+	struct dkr_error e = { 0 };
+
+	if (engine_run_due(&c->en, c->cmd.domains, c->cmd.n_domains, force, next, &e) ==
+	    DKR_OK)
+		return EXIT_OK;
+	fprintf(stderr, "dkimrot: %s\n", e.msg);
+	return EXIT_FAIL;
+}
+
 int cmd_rotate(int argc, char **argv, const char *conf_path)
 {
 	static const struct option opts[] = {
@@ -187,7 +225,6 @@ int cmd_rotate(int argc, char **argv, const char *conf_path)
 	};
 	struct rotate_opts o = { false, 0 };
 	struct run_ctx c;
-	struct dkr_error e = { 0 };
 	int64_t *first_ids = NULL;
 	int64_t start = clock_now(), next = 0;
 	int opt, rc;
@@ -207,55 +244,26 @@ int cmd_rotate(int argc, char **argv, const char *conf_path)
 		goto out;
 	install_signals(&c.en);
 
-	/* Remember each domain's newest key: the rotation's key comes after it. */
 	first_ids = xcalloc(c.cmd.n_domains + 1, sizeof(*first_ids));
-	for (size_t i = 0; i < c.cmd.n_domains; i++) {
-		struct state_key k;
+	rc = rotate_prepare(&c, start, first_ids);
+	if (rc == EXIT_OK)
+		rc = run_due(&c, true, &next);
 
-		/* A key already on its way is the one this rotation drives, now. */
-		if (!newest_key(c.cmd.st, c.cmd.domains[i]->domain, &k)) {
-			first_ids[i] = 1;
-		} else if (k.state <= KS_VISIBLE) {
-			first_ids[i] = k.id;
-			if (k.activate_after > start &&
-			    state_key_set_activate_after(c.cmd.st, k.id, start, &e) != DKR_OK) {
-				fprintf(stderr, "dkimrot: %s\n", e.msg);
-				rc = EXIT_FAIL;
-				goto out;
-			}
-		} else {
-			first_ids[i] = k.id + 1;
-		}
-	}
-
-	if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, true, &next, &e) != DKR_OK) {
-		fprintf(stderr, "dkimrot: %s\n", e.msg);
-		rc = EXIT_FAIL;
-		goto out;
-	}
-
-	for (;;) {
+	while (rc == EXIT_OK) {
 		bool late, failed;
 		bool done = rotate_done(&c, first_ids, start, &o, &late, &failed);
 
 		/* A domain that failed fails the run, even when the others are done. */
-		if (late) {
+		if (late)
 			rc = EXIT_TIMEOUT;
-			break;
-		}
-		if (failed || (!done && got_term)) {
+		else if (failed || (!done && got_term))
 			rc = EXIT_FAIL;
+		if (rc != EXIT_OK || done)
 			break;
-		}
-		if (done)
-			break;
+
 		sleep_until(next != 0 ? next : clock_now() + c.en.poll_interval,
 			    c.en.poll_interval);
-		if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, false, &next, &e) != DKR_OK) {
-			fprintf(stderr, "dkimrot: %s\n", e.msg);
-			rc = EXIT_FAIL;
-			break;
-		}
+		rc = run_due(&c, false, &next);
 	}
 
 out:
@@ -344,7 +352,8 @@ int cmd_daemon(int argc, char **argv, const char *conf_path)
 			daemon_reload(&c, conf_path);
 		}
 
-		if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, false, &next, &e) != DKR_OK)
+		if (engine_run_due(&c.en, c.cmd.domains, c.cmd.n_domains, false, &next, &e) !=
+		    DKR_OK)
 			log_msg(LOG_LVL_WARNING, "%s (will try again)", e.msg);
 
 		/* Sleep until the next due event; no fixed polling. */

@@ -299,6 +299,62 @@ static void key_row(const struct state_key *k, const struct plan *p,
 		       lc->ns[i].label, lc->q.answers[i].detail);
 }
 
+struct status_opts {
+	bool json;
+	bool dns;
+	int64_t now;
+};
+
+/* One domain's keys, as rows or as one JSON object of the "domains" array. */
+static void status_domain(const struct cmd_ctx *c, const struct conf_domain *d,
+			  const struct status_opts *o, bool first)
+{
+	struct plan p = { 0 };
+	size_t cnt;
+	struct state_key *ks = domain_keys(c, d->domain, &cnt);
+	const struct state_key *signer = plan_signer(d, ks, cnt);
+	json_t *dom = NULL, *karr = NULL;
+
+	plan_domain(d, ks, cnt, o->now, false, &p);
+
+	if (o->json) {
+		dom = json_object();
+		karr = json_array();
+		json_object_set_new(dom, "domain", json_string(d->domain));
+		json_object_set_new(dom, "active_selector",
+				    signer != NULL ? json_string(signer->selector) : json_null());
+	} else if (cnt == 0) {
+		printf("%-28s  %-16s  %-9s  %-8s  %-8s  %s\n", d->domain, "-", "none",
+		       key_alg_name(d->policy.algorithm), "-", p.n > 0 ? "create now" : "-");
+	}
+
+	for (size_t k = 0; k < cnt; k++) {
+		struct live_check lc;
+
+		if (o->dns)
+			live_ask(d, &ks[k], &lc);
+		if (o->json)
+			json_array_append_new(karr, key_json(c, &ks[k], &p, o->dns ? &lc : NULL));
+		else
+			key_row(&ks[k], &p, o->dns ? &lc : NULL, o->now);
+		if (o->dns)
+			live_free(&lc);
+	}
+
+	if (o->json) {
+		char *text;
+
+		json_object_set_new(dom, "keys", karr);
+		text = json_dumps(dom, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (text != NULL)
+			printf("%s\n    %s", first ? "" : ",", text);
+		free(text);
+		json_decref(dom);
+	}
+	plan_free(&p);
+	free(ks);
+}
+
 int cmd_status(int argc, char **argv, const char *conf_path)
 {
 	static const struct option opts[] = {
@@ -306,18 +362,16 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 		{ "dns", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct status_opts o = { false, false, clock_now() };
 	struct cmd_ctx c;
-	struct plan p = { 0 };
-	int64_t now = clock_now();
-	bool json = false, dns = false;
 	char buf[32];
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		if (opt == 'j')
-			json = true;
+			o.json = true;
 		else if (opt == 'd')
-			dns = true;
+			o.dns = true;
 		else
 			return EXIT_USAGE;
 	}
@@ -327,69 +381,19 @@ int cmd_status(int argc, char **argv, const char *conf_path)
 		goto out;
 
 	/* One domain at a time, as for plan: memory does not grow with domains. */
-	if (json) {
+	if (o.json)
 		printf("{\n  \"now\": \"%s\",\n  \"domains\": [",
-		       time_format(now, buf, sizeof(buf)));
-	} else {
+		       time_format(o.now, buf, sizeof(buf)));
+	else
 		printf("%-28s  %-16s  %-9s  %-8s  %-8s  %s\n", "DOMAIN", "SELECTOR", "STATE",
 		       "ALG", "AGE", "NEXT");
-	}
 
-	for (size_t i = 0; i < c.n_domains; i++) {
-		const struct conf_domain *d = c.domains[i];
-		size_t cnt;
-		struct state_key *ks = domain_keys(&c, d->domain, &cnt);
-		const char *active = NULL;
-		json_t *dom = NULL, *karr = NULL;
-
-		plan_free(&p);
-		plan_domain(d, ks, cnt, now, false, &p);
-		for (size_t k = 0; k < cnt; k++)
-			if (ks[k].state == KS_ACTIVE)
-				active = ks[k].selector;
-
-		if (json) {
-			dom = json_object();
-			karr = json_array();
-			json_object_set_new(dom, "domain", json_string(d->domain));
-			json_object_set_new(dom, "active_selector",
-					    active != NULL ? json_string(active) : json_null());
-		} else if (cnt == 0) {
-			printf("%-28s  %-16s  %-9s  %-8s  %-8s  %s\n", d->domain, "-", "none",
-			       key_alg_name(d->policy.algorithm), "-",
-			       p.n > 0 ? "create now" : "-");
-		}
-
-		for (size_t k = 0; k < cnt; k++) {
-			struct live_check lc;
-
-			if (dns)
-				live_ask(d, &ks[k], &lc);
-			if (json)
-				json_array_append_new(karr, key_json(&c, &ks[k], &p,
-								     dns ? &lc : NULL));
-			else
-				key_row(&ks[k], &p, dns ? &lc : NULL, now);
-			if (dns)
-				live_free(&lc);
-		}
-		if (json) {
-			char *text;
-
-			json_object_set_new(dom, "keys", karr);
-			text = json_dumps(dom, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-			if (text != NULL)
-				printf("%s\n    %s", i > 0 ? "," : "", text);
-			free(text);
-			json_decref(dom);
-		}
-		free(ks);
-	}
-	if (json)
+	for (size_t i = 0; i < c.n_domains; i++)
+		status_domain(&c, c.domains[i], &o, i == 0);
+	if (o.json)
 		printf("\n  ]\n}\n");
 
 out:
-	plan_free(&p);
 	cmd_close(&c);
 	return rc;
 }

@@ -223,9 +223,10 @@ static int tag_parse(const char *s, const char *end, struct dkim_record *out, bo
 		if (is_wsp(*s) && is_p)
 			continue;
 		if (!is_wsp(*s) && !is_valchar(*s))
-			return dkr_fail(e, DKR_EINVAL, "DKIM record: tag \"%.*s\" holds a character "
-					"not allowed in a tag value (0x%02x)", (int)name_len,
-					name, (unsigned)(unsigned char)*s);
+			return dkr_fail(e, DKR_EINVAL,
+					"DKIM record: tag \"%.*s\" holds a character not allowed "
+					"in a tag value (0x%02x)", (int)name_len, name,
+					(unsigned)(unsigned char)*s);
 		if (vlen + 1 >= sizeof(out->tags[0].value))
 			return dkr_fail(e, DKR_EINVAL, "DKIM record: the value of tag \"%.*s\" is "
 					"longer than %zu characters", (int)name_len, name,

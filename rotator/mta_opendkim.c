@@ -240,7 +240,8 @@ static int table_store(const struct table *t, const char *data, size_t len,
 	rc = file_write_atomic(t->path, data, len, mode, gid, e);
 	if (rc != DKR_OK)
 		return rc;
-	if (t->existed && t->st.st_uid != geteuid() && lchown(t->path, t->st.st_uid, (gid_t)-1) != 0)
+	if (t->existed && t->st.st_uid != geteuid() &&
+	    lchown(t->path, t->st.st_uid, (gid_t)-1) != 0)
 		return dkr_fail(e, DKR_EIO, "cannot give %s back to its owner (uid %u): %s",
 				t->path, (unsigned)t->st.st_uid, strerror(errno));
 	return DKR_OK;

@@ -1192,7 +1192,8 @@ int state_key_set_activate_after(struct state *st, int64_t id, int64_t when,
 	    (ret = stmt_get(st, SQL_ACTIVATE_AFTER_SET, &s, e)) != DKR_OK)
 		return ret;
 
-	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK || sqlite3_bind_int64(s, 2, when) != SQLITE_OK)
+	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, when) != SQLITE_OK)
 		ret = db_fail(st, e, "binding a switch time");
 	else
 		ret = key_update_step(st, s, id, "moving a key's switch time", e);

@@ -306,7 +306,8 @@ Test(dkimrec, refuses_malformed_records_with_a_message_and_an_empty_result)
 	dyn[3] = (struct bad_case){ cases[n_cases - 1].what, long_p, cases[n_cases - 1].msg };
 
 	for (size_t i = 0; i < n_cases; i++) {
-		const struct bad_case *c = cases[i].text != NULL ? &cases[i] : &dyn[i - (n_cases - 4)];
+		const struct bad_case *c =
+			cases[i].text != NULL ? &cases[i] : &dyn[i - (n_cases - 4)];
 		struct dkim_record r;
 		struct dkr_error e = { 0 };
 

@@ -561,7 +561,8 @@ Test(mta, opendkim_refuses_when_an_earlier_foreign_line_would_still_sign)
 	char msg[9000];
 
 	free(test_write_file(dir, "KeyTable",
-			     "mail._domainkey.example.com example.com:mail:/hand/mail.key\n", 0644));
+			     "mail._domainkey.example.com example.com:mail:/hand/mail.key\n",
+			     0644));
 	free(test_write_file(dir, "SigningTable",
 			     "*@example.com mail._domainkey.example.com\n", 0644));
 	cr_assert_eq(ops->activate(&odk, "example.com", "k1", k1, &e), DKR_ECONFLICT);
