@@ -1375,9 +1375,9 @@ void state_strings_free(char **v, size_t n)
 	free(v);
 }
 
-static int row_to_history(struct state *st, sqlite3_stmt *s, struct state_history *h,
-			  struct dkr_error *e)
+static int row_to_history(struct state *st, sqlite3_stmt *s, void *out, struct dkr_error *e)
 {
+	struct state_history *h = out;
 	int ret;
 
 	memset(h, 0, sizeof(*h));
@@ -1428,15 +1428,10 @@ out:
 	return ret;
 }
 
-static int history_row(struct state *st, sqlite3_stmt *s, void *out, struct dkr_error *e)
-{
-	return row_to_history(st, s, out, e);
-}
-
 int state_history_list(struct state *st, int64_t key_id, struct state_history **rows,
 		       size_t *n, struct dkr_error *e)
 {
-	return list_by_key(st, SQL_HISTORY_LIST, key_id, sizeof(**rows), history_row,
+	return list_by_key(st, SQL_HISTORY_LIST, key_id, sizeof(**rows), row_to_history,
 			   "listing a key's history", (void **)rows, n, e);
 }
 
@@ -1486,9 +1481,9 @@ out:
 	return ret;
 }
 
-static int row_to_ns_answer(struct state *st, sqlite3_stmt *s, struct state_ns_answer *a,
-			    struct dkr_error *e)
+static int row_to_ns_answer(struct state *st, sqlite3_stmt *s, void *out, struct dkr_error *e)
 {
+	struct state_ns_answer *a = out;
 	int ret;
 
 	memset(a, 0, sizeof(*a));
@@ -1500,14 +1495,9 @@ static int row_to_ns_answer(struct state *st, sqlite3_stmt *s, struct state_ns_a
 	return column_copy(st, s, 4, a->detail, sizeof(a->detail), e);
 }
 
-static int ns_answer_row(struct state *st, sqlite3_stmt *s, void *out, struct dkr_error *e)
-{
-	return row_to_ns_answer(st, s, out, e);
-}
-
 int state_ns_answers_list(struct state *st, int64_t key_id, struct state_ns_answer **rows,
 			  size_t *n, struct dkr_error *e)
 {
-	return list_by_key(st, SQL_NS_LIST, key_id, sizeof(**rows), ns_answer_row,
+	return list_by_key(st, SQL_NS_LIST, key_id, sizeof(**rows), row_to_ns_answer,
 			   "listing nameserver answers", (void **)rows, n, e);
 }
