@@ -20,9 +20,6 @@ struct dnsu_ns {
 	socklen_t addrlen;
 };
 
-/* Parse "host", "1.2.3.4:5353", "[::1]:5353" into a conf_server. */
-int dnsu_server_parse(const char *text, struct conf_server *out, struct dkr_error *e);
-
 /*
  * Resolve conf_servers (names through the system resolver, or literal
  * addresses) to every A and AAAA address.  *out is malloc'd.

@@ -3,11 +3,13 @@
  * through scripts/bind-pair.sh, and fill the conf structures that point at
  * them.  See helper_bind.h.
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "helper.h"
 #include "helper_bind.h"
@@ -123,10 +125,51 @@ void bind_pair_stop(struct bind_pair *bp)
 	bp->dns.tsig_secret = NULL;
 }
 
+/* True once every thread of `pid` is stopped ('T' in /proc/PID/task/T/stat). */
+static bool all_threads_stopped(pid_t pid)
+{
+	char dir[64], path[128], buf[256];
+	struct dirent *de;
+	bool stopped = true;
+	DIR *dh;
+
+	snprintf(dir, sizeof(dir), "/proc/%ld/task", (long)pid);
+	dh = opendir(dir);
+	if (dh == NULL)
+		return false;
+	while (stopped && (de = readdir(dh)) != NULL) {
+		FILE *f;
+		char *paren;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%.32s/stat", dir, de->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL && (paren = strrchr(buf, ')')) != NULL)
+			stopped = paren[1] == ' ' && paren[2] == 'T';
+		fclose(f);
+	}
+	closedir(dh);
+	return stopped;
+}
+
 void bind_secondary_pause(struct bind_pair *bp)
 {
-	if (bp->secondary_pid > 0)
-		kill(bp->secondary_pid, SIGSTOP);
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
+
+	if (bp->secondary_pid <= 0)
+		return;
+	kill(bp->secondary_pid, SIGSTOP);
+
+	/*
+	 * kill() returns before every thread has stopped: one already running
+	 * on the other core could still answer a query sent at once.  Wait
+	 * (at most 2 s) until all of them have.
+	 */
+	for (int i = 0; i < 200 && !all_threads_stopped(bp->secondary_pid); i++)
+		nanosleep(&nap, NULL);
 }
 
 void bind_secondary_resume(struct bind_pair *bp)

@@ -395,6 +395,12 @@ static const struct bad_row {
 	{ PRE DOM_OPEN "\n  nameservers = [ \"127.0.0.1:70000\" ]; } );\n", 4,
 	  "domain \"example.com\": nameserver \"127.0.0.1:70000\" has port \"70000\", not a "
 	  "number in 1..65535" },
+	{ PRE DOM_OPEN "\n  nameservers = [ \"192.0.2.1:0\" ]; } );\n", 4,
+	  "domain \"example.com\": nameserver \"192.0.2.1:0\" has port \"0\", not a "
+	  "number in 1..65535" },
+	{ PRE DOM_OPEN "\n  nameservers = [ \"[ns1.example.com]:53\" ]; } );\n", 4,
+	  "domain \"example.com\": nameserver \"[ns1.example.com]:53\" puts something other "
+	  "than an IPv6 address in brackets" },
 	{ PRE DOM_OPEN "\n  nameservers = [ \"[::1:53\" ]; } );\n", 4,
 	  "domain \"example.com\": nameserver \"[::1:53\" has no closing ']' before the port" },
 	{ PRE DOM_OPEN "\n  nameservers = [ \"999.1.2.3\" ]; } );\n", 4,

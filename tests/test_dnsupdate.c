@@ -103,65 +103,6 @@ static int publish(const char *name, const char *rec, struct dkr_error *e)
 
 TestSuite(dnsu_parse);
 
-Test(dnsu_parse, reads_an_address_with_a_port)
-{
-	struct conf_server s;
-	struct dkr_error e = { 0 };
-
-	cr_assert_eq(dnsu_server_parse("192.0.2.1:5353", &s, &e), DKR_OK, "%s", e.msg);
-	cr_assert_str_eq(s.host, "192.0.2.1");
-	cr_assert_eq(s.port, 5353);
-}
-
-Test(dnsu_parse, reads_a_bracketed_ipv6_address_with_a_port)
-{
-	struct conf_server s;
-	struct dkr_error e = { 0 };
-
-	cr_assert_eq(dnsu_server_parse("[::1]:5300", &s, &e), DKR_OK, "%s", e.msg);
-	cr_assert_str_eq(s.host, "::1");
-	cr_assert_eq(s.port, 5300);
-}
-
-Test(dnsu_parse, reads_a_bare_ipv6_address_as_port_53)
-{
-	struct conf_server s;
-	struct dkr_error e = { 0 };
-
-	cr_assert_eq(dnsu_server_parse("2001:db8::53", &s, &e), DKR_OK, "%s", e.msg);
-	cr_assert_str_eq(s.host, "2001:db8::53");
-	cr_assert_eq(s.port, 53);
-}
-
-Test(dnsu_parse, lower_cases_a_host_name_and_keeps_its_port)
-{
-	struct conf_server s;
-	struct dkr_error e = { 0 };
-
-	cr_assert_eq(dnsu_server_parse("NS1.Example.COM.:54", &s, &e), DKR_OK, "%s", e.msg);
-	cr_assert_str_eq(s.host, "ns1.example.com");
-	cr_assert_eq(s.port, 54);
-}
-
-Test(dnsu_parse, refuses_port_zero)
-{
-	struct conf_server s;
-	struct dkr_error e = { 0 };
-
-	cr_assert_eq(dnsu_server_parse("192.0.2.1:0", &s, &e), DKR_EINVAL);
-	cr_assert_str_eq(e.msg, "\"192.0.2.1:0\": the port must be a number from 1 to 65535");
-}
-
-Test(dnsu_parse, refuses_a_name_in_brackets)
-{
-	struct conf_server s;
-	struct dkr_error e = { 0 };
-
-	cr_assert_eq(dnsu_server_parse("[ns1.example.com]:53", &s, &e), DKR_EINVAL);
-	cr_assert_str_eq(e.msg, "\"[ns1.example.com]:53\": only an IPv6 address goes in "
-			 "brackets");
-}
-
 Test(dnsu_parse, labels_an_ipv6_address_with_brackets)
 {
 	struct conf_server s = { .host = "::1", .port = 5353 };
